@@ -1,0 +1,17 @@
+# CSL semi-supervised training on the demo's synthetic shapes (tools/demo.py):
+# per batch 4 labeled and 8 unlabeled images (4 trained, 4 CutMix sources).
+_base_ = [
+    '../_base_/models/tiny_deeplabv3plus.py', '../_base_/datasets/semi_shapes.py',
+    '../_base_/schedules/demo_400it.py', '../_base_/default_runtime.py'
+]
+model = dict(
+    _delete_=True,
+    type='SemiSegmentor',
+    segmentor=_base_.model,
+    data_preprocessor=dict(
+        type='MultiBranchDataPreProcessor',
+        data_preprocessor=dict(_base_.data_preprocessor, size=_base_.crop_size)),
+    semi_train_cfg=dict(
+        selector=dict(type='CSLSelector', alpha=8.0),
+        masking=dict(enabled=True, block_size=16, ratio=0.7)))
+custom_hooks = [dict(type='CSLSelectorHook', interval=50, plot_interval=400)]

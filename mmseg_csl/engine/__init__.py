@@ -1,0 +1,17 @@
+from .checkpoint import (
+    load_from_local,
+    safe_checkpoint_globals,
+    setup_safe_checkpoint_loading,
+)
+from .cpu_distributed import setup_cpu_distributed
+from .dry_run import DryRunReport, dry_run, load_config, prepare_dry_run
+from .hooks import *  # noqa: F401,F403
+from .hooks import __all__ as _hooks_all
+
+setup_safe_checkpoint_loading()
+
+__all__ = [
+    'load_from_local', 'safe_checkpoint_globals', 'setup_safe_checkpoint_loading',
+    'setup_cpu_distributed', 'DryRunReport', 'dry_run', 'load_config',
+    'prepare_dry_run', *_hooks_all
+]

@@ -1,0 +1,3 @@
+from .multi_branch_data_preprocessor import MultiBranchDataPreProcessor
+
+__all__ = ['MultiBranchDataPreProcessor']

@@ -1,0 +1,3 @@
+from .pseudo_label_loss import PseudoLabelCrossEntropyLoss
+
+__all__ = ['PseudoLabelCrossEntropyLoss']

@@ -1,0 +1,3 @@
+from .semi_segmentor import SelectionRecord, SemiSegmentor
+
+__all__ = ['SelectionRecord', 'SemiSegmentor']

@@ -1,0 +1,6 @@
+from .base_selector import BaseSelector
+from .csl_selector import CSLSelector
+from .selection_result import SelectionResult
+from .threshold_selector import ThresholdSelector
+
+__all__ = ['BaseSelector', 'CSLSelector', 'SelectionResult', 'ThresholdSelector']

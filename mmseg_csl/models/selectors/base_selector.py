@@ -1,0 +1,145 @@
+from abc import ABCMeta, abstractmethod
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .confidence_features import (
+    RESIDUAL_FORMS,
+    class_statistics,
+    scaled_residual_variance,
+)
+from .selection_result import SelectionResult
+
+
+class BaseSelector(metaclass=ABCMeta):
+    """Turns weak-view class probabilities into pseudo-labels and per-pixel weights.
+
+    ``selector(probs, valid)`` checks its input, computes the per-pixel confidence
+    features of spec section 2 in one pass over the class dimension, and leaves the
+    decision to :meth:`select`. Nothing here tracks gradients.
+
+    Args:
+        residual (str): ``'reference'`` or ``'exact'`` form of the residual variance.
+        g_alpha (float): scale of the residual variance.
+        eps (float): stabiliser of the variance scale and of the z-scores.
+    """
+
+    def __init__(self, residual: str = 'reference', g_alpha: float = 1.0,
+                 eps: float = 1e-8) -> None:
+        if eps <= 0:
+            raise ValueError(f'eps must be positive, got {eps}')
+        if residual not in RESIDUAL_FORMS:
+            raise ValueError(
+                f'residual must be one of {RESIDUAL_FORMS}, got {residual!r}')
+        self.residual = residual
+        self.g_alpha = g_alpha
+        self.eps = eps
+
+    @torch.no_grad()
+    def __call__(self, probs: Tensor, valid: Optional[Tensor] = None,
+                 from_logits: bool = False) -> SelectionResult:
+        """Select pseudo-labels.
+
+        Args:
+            probs (Tensor): (B, K, H, W) softmax probabilities of the weak view, any
+                float dtype; logits when ``from_logits`` is True.
+            valid (Tensor, optional): (B, H, W) bool, False on padded or ignored
+                pixels. None means every pixel is valid.
+            from_logits (bool): apply a softmax over K first.
+
+        Returns:
+            SelectionResult: weights, reliable mask, pseudo-labels and statistics.
+        """
+        probs, valid = check_inputs(probs, valid, from_logits)
+        batch, num_classes, height, width = probs.shape
+        flat_valid = valid.reshape(batch, -1)
+        stats = class_statistics(probs)
+        check_sums(stats.max_conf + stats.residual_mass, flat_valid, probs.dtype)
+        res_var = scaled_residual_variance(stats, num_classes, self.residual,
+                                           self.g_alpha, self.eps)
+        weight, center, center_var = self.select(stats.max_conf, res_var, flat_valid)
+        weight.mul_(flat_valid)
+
+        def as_map(x: Tensor) -> Tensor:
+            return x.reshape(batch, height, width)
+
+        return SelectionResult(
+            weight=as_map(weight),
+            reliable=as_map((weight == 1) & flat_valid),
+            pseudo_label=as_map(stats.pseudo_label),
+            max_conf=as_map(stats.max_conf),
+            res_var=as_map(res_var),
+            center=center,
+            center_var=center_var)
+
+    @abstractmethod
+    def select(self, max_conf: Tensor, res_var: Tensor,
+               valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Decide the weights from the confidence features.
+
+        Args:
+            max_conf (Tensor): (B, N) maximum probability, in the compute dtype
+                (float64 for float64 input, float32 otherwise).
+            res_var (Tensor): (B, N) scaled residual variance, same dtype.
+            valid (Tensor): (B, N) bool.
+
+        Returns:
+            tuple: weight (B, N), a new tensor of the compute dtype that the caller
+            zeroes on invalid pixels,
+            center (B, 2) and center_var (B, 2) of the selected/reliable pixels.
+        """
+
+
+def check_inputs(probs: Tensor, valid: Optional[Tensor],
+                 from_logits: bool) -> Tuple[Tensor, Tensor]:
+    """Check shapes, dtypes, devices and value range; return (probs, valid)."""
+    if not isinstance(probs, Tensor) or not probs.is_floating_point():
+        raise TypeError('probs must be a floating point tensor, got '
+                        f'{getattr(probs, "dtype", type(probs))}')
+    if probs.dim() != 4:
+        raise ValueError('probs must have shape (B, K, H, W), got '
+                         f'{tuple(probs.shape)}')
+    batch, num_classes, height, width = probs.shape
+    if num_classes < 2:
+        raise ValueError(
+            f'probs needs at least 2 classes (K >= 2), got K={num_classes}')
+    if valid is None:
+        valid = probs.new_ones((batch, height, width), dtype=torch.bool)
+    elif valid.dtype != torch.bool:
+        raise TypeError(f'valid must be a bool tensor, got {valid.dtype}')
+    elif valid.shape != (batch, height, width):
+        raise ValueError(
+            f'valid has shape {tuple(valid.shape)}, expected '
+            f'{(batch, height, width)} to match probs {tuple(probs.shape)}')
+    if valid.device != probs.device:
+        raise ValueError(f'probs is on {probs.device} but valid is on {valid.device}')
+    if from_logits:
+        probs = probs.softmax(dim=1, dtype=torch.promote_types(probs.dtype,
+                                                               torch.float32))
+    low, high = torch.aminmax(probs)
+    if torch.isnan(low) or torch.isnan(high):
+        raise ValueError('probs contains NaN')
+    if not from_logits and (low < 0 or high > 1):
+        raise ValueError('probs must lie in [0, 1] (softmax probabilities; pass '
+                         f'from_logits=True for logits), got values in '
+                         f'[{low.item():.4g}, {high.item():.4g}]')
+    return probs, valid
+
+
+def check_sums(prob_sum: Tensor, valid: Tensor, dtype: torch.dtype) -> None:
+    """Raise if the class probabilities of a valid pixel do not sum to 1.
+
+    The tolerance follows the input precision: a few units of its rounding error.
+    """
+    tolerance = max(1e-5, 4 * torch.finfo(dtype).eps)
+    error = torch.where(valid, (prob_sum - 1).abs(), 0)
+    worst = error.max()
+    if worst > tolerance:
+        index = int(error.argmax())
+        image, pixel = divmod(index, prob_sum.shape[1])
+        raise ValueError(
+            'probs must sum to 1 over the class dimension on valid pixels: image '
+            f'{image}, pixel {pixel} sums to {prob_sum.flatten()[index].item():.6g} '
+            f'(tolerance {tolerance:.1g}); pass from_logits=True for logits')
+

@@ -1,0 +1,87 @@
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+RESIDUAL_FORMS = ('reference', 'exact')
+
+# Elements of the (B, K, chunk) slice that the class-wise pass handles at once on
+# CPU: its temporaries then stay in cache and are recycled by the allocator.
+_CPU_CHUNK_ELEMENTS = 1 << 19
+
+
+class ClassStatistics(NamedTuple):
+    """Per-pixel reductions over the class dimension, flattened to (B, N).
+
+    The residual sums exclude the maximum slot before summing, so they keep full
+    relative precision when every non-max probability is tiny (max_conf close to 1),
+    where ``sum(p^2) - max^2`` would cancel.
+    """
+
+    max_conf: Tensor  # (B, N) compute dtype
+    pseudo_label: Tensor  # (B, N) long, first index of the maximum
+    residual_mass: Tensor  # (B, N) sum of the non-max probabilities
+    residual_squares: Tensor  # (B, N) sum of their squares
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; float32 and the half types compute in float32."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def class_statistics(probs: Tensor) -> ClassStatistics:
+    """One pass over (B, K, H, W) probabilities, reducing over the K classes.
+
+    On CPU the pass walks cache-sized slices of pixels; elsewhere it is one slice.
+    Ties for the maximum keep the first index as label and count the other tied
+    slots as residual, so the result equals the per-pixel definition exactly.
+    """
+    batch, num_classes = probs.shape[:2]
+    flat = probs.reshape(batch, num_classes, -1)
+    num_pixels = flat.shape[-1]
+    dtype = compute_dtype(probs.dtype)
+    chunk = num_pixels
+    if flat.device.type == 'cpu':
+        chunk = max(1, _CPU_CHUNK_ELEMENTS // (batch * num_classes))
+    index_dtype = torch.uint8 if num_classes <= 256 else torch.int32
+    reversed_index = torch.arange(num_classes - 1, -1, -1, dtype=index_dtype,
+                                  device=flat.device).view(1, -1, 1)
+    out = ClassStatistics(*(flat.new_empty((batch, num_pixels), dtype=t) for t in
+                            (dtype, torch.long, dtype, dtype)))
+    for start in range(0, num_pixels, chunk):
+        pixels = slice(start, start + chunk)
+        part = flat[..., pixels].to(dtype)
+        conf = part.amax(dim=1)
+        is_max = part == conf.unsqueeze(1)
+        residual = part.masked_fill(is_max, 0)
+        extra_ties = is_max.sum(dim=1).sub_(1).to(dtype)
+        out.max_conf[:, pixels] = conf
+        out.residual_mass[:, pixels] = residual.sum(dim=1).add_(extra_ties * conf)
+        out.residual_squares[:, pixels] = residual.square_().sum(dim=1).add_(
+            extra_ties * conf.square())
+        first_max = (is_max.to(index_dtype) * reversed_index).amax(dim=1)
+        out.pseudo_label[:, pixels] = (num_classes - 1) - first_max.long()
+    return out
+
+
+def scaled_residual_variance(stats: ClassStatistics, num_classes: int,
+                             residual: str = 'reference', g_alpha: float = 1.0,
+                             eps: float = 1e-8) -> Tensor:
+    """The scaled residual variance ``s`` of spec section 2, (B, N).
+
+    With r the residual mass and m = r / (K - 1) the residual mean,
+    ``sum_{k != y} (p_k - m)^2 = residual_squares - r^2 / (K - 1)``. ``'exact'``
+    divides it by K - 1; ``'reference'`` also counts the zeroed max slot, adding m^2,
+    as the authors' released code does. Then
+    ``s = g_alpha * (K - 1)^2 / (2 (r + eps)) * v``.
+
+    The spec writes 1 - c for r; the two agree for normalised probabilities. Taking
+    the measured r keeps ``s`` meaningful for low-precision inputs, where c can round
+    to 1 while the other classes keep some mass.
+    """
+    dof = num_classes - 1
+    mass = stats.residual_mass
+    extra = 1 / dof ** 2 if residual == 'reference' else 0.0
+    squares = torch.addcmul(stats.residual_squares, mass, mass, value=extra - 1 / dof)
+    scale = g_alpha * dof / 2
+    return squares.clamp_(min=0).mul_(scale).div_(mass + eps)

@@ -1,0 +1,35 @@
+from typing import Tuple
+
+from mmseg.registry import TASK_UTILS
+from torch import Tensor
+
+from .base_selector import BaseSelector
+from .cluster_statistics import masked_moments, no_pixel_fallback
+
+
+@TASK_UTILS.register_module()
+class ThresholdSelector(BaseSelector):
+    """Fixed confidence threshold (FixMatch / UniMatch): ``w = 1[max_conf >= tau]``.
+
+    Same call and result as :class:`CSLSelector`, so configs switch selectors by
+    name; ``center`` and ``center_var`` describe the selected pixels.
+
+    Args:
+        threshold (float): the confidence threshold tau, in [0, 1].
+        residual (str): form of the residual variance reported in ``res_var``.
+    """
+
+    def __init__(self, threshold: float = 0.95, residual: str = 'reference') -> None:
+        super().__init__(residual=residual)
+        if not 0 <= threshold <= 1:
+            raise ValueError(f'threshold must lie in [0, 1], got {threshold}')
+        self.threshold = threshold
+
+    def select(self, max_conf: Tensor, res_var: Tensor,
+               valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        weight = (max_conf >= self.threshold).to(max_conf.dtype)
+        member = weight * valid
+        count, center, center_var = masked_moments(
+            member, max_conf * member, res_var * member, max_conf.square(),
+            res_var.square())
+        return weight, *no_pixel_fallback(count, center, center_var)

@@ -1,0 +1,80 @@
+"""Install mmseg_csl, an MMSegmentation 1.x plugin for semi-supervised segmentation."""
+import os
+import os.path as osp
+import shutil
+import sys
+
+from setuptools import find_packages, setup
+
+ROOT = osp.dirname(osp.abspath(__file__))
+
+
+def read_version() -> str:
+    namespace: dict = {}
+    with open(osp.join(ROOT, 'mmseg_csl', 'version.py')) as f:
+        exec(f.read(), namespace)
+    return namespace['__version__']
+
+
+def read_requirements(name: str) -> list:
+    """Requirement lines of ``requirements/<name>.txt`` without comments."""
+    with open(osp.join(ROOT, 'requirements', f'{name}.txt')) as f:
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+def add_mim_extension() -> None:
+    """Expose ``configs/``, ``tools/`` and ``model-index.yml`` as
+    ``mmseg_csl/.mim/`` so that ``mmseg_csl::`` config prefixes and
+    ``mim train mmseg_csl`` resolve.
+
+    Editable installs link the folders, regular builds copy them.
+    """
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'install', 'build'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    mim_path = osp.join(ROOT, 'mmseg_csl', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for name in ('configs', 'tools', 'model-index.yml'):
+        src, dst = osp.join(ROOT, name), osp.join(mim_path, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_path), dst)
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
+        else:
+            shutil.copytree(src, dst)
+
+
+if __name__ == '__main__':
+    add_mim_extension()
+    setup(
+        name='mmseg_csl',
+        version=read_version(),
+        description='Semi-supervised semantic segmentation for MMSegmentation: '
+        'Confidence Separable Learning (CSL, ICCV 2025)',
+        long_description=open(osp.join(ROOT, 'README.md')).read(),
+        long_description_content_type='text/markdown',
+        keywords='computer vision, semantic segmentation, semi-supervised learning',
+        license='Apache License 2.0',
+        python_requires='>=3.8',
+        packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
+        include_package_data=True,
+        package_data={
+            'mmseg_csl':
+            ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']
+        },
+        install_requires=read_requirements('runtime'),
+        extras_require={'tests': read_requirements('tests')},
+        classifiers=[
+            'Programming Language :: Python :: 3',
+            'Topic :: Scientific/Engineering :: Artificial Intelligence',
+        ],
+        zip_safe=False,
+    )

@@ -1,0 +1,119 @@
+"""Train a segmentor: ``python tools/train.py CONFIG [options]``.
+
+The arguments of MMSegmentation's ``tools/train.py``, plus ``--auto-scale-lr``.
+``mmseg_csl`` is imported first: its components are registered, ``mmseg_csl::``
+config paths resolve and checkpoints load weights-only. With a launcher and
+no GPU, the run is distributed on CPU with the gloo backend.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
+
+# Importing mmseg_csl registers it, `mmseg_csl::` paths and safe checkpoint loading.
+from mmseg_csl.engine import setup_cpu_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by (GPUs x batch size per GPU) / '
+        '`auto_scale_lr.base_batch_size` of the config')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (PyTorch >= 2.0) or
+    # --local_rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch ``OptimWrapper`` to ``AmpOptimWrapper`` with a dynamic loss scale."""
+    optim_wrapper = cfg.optim_wrapper.type
+    if optim_wrapper == 'AmpOptimWrapper':
+        print_log('AMP training is already enabled in your config.',
+                  logger='current', level=logging.WARNING)
+        return
+    if optim_wrapper != 'OptimWrapper':
+        raise ValueError('--amp needs optim_wrapper.type OptimWrapper, '
+                         f'got {optim_wrapper}.')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """Turn on mmengine's linear learning-rate scaling (``auto_scale_lr``)."""
+    auto_scale_lr = cfg.get('auto_scale_lr') or {}
+    if 'base_batch_size' not in auto_scale_lr:
+        raise ValueError(
+            '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=N)` in '
+            'the config: the total batch size (all GPUs) its learning rate is '
+            f'tuned for; got auto_scale_lr={cfg.get("auto_scale_lr")}.')
+    cfg.auto_scale_lr = dict(auto_scale_lr, enable=True)
+
+
+def main() -> None:
+    args = parse_args()
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    # work_dir priority: command line > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        enable_amp(cfg)
+    if args.auto_scale_lr:
+        enable_auto_scale_lr(cfg)
+    cfg.resume = args.resume
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        setup_cpu_distributed(cfg, args.launcher)
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+    if torch_dist.is_initialized():
+        # mmengine leaves the process group open; destroying it at interpreter
+        # exit instead can abort the process (seen with gloo).
+        torch_dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()
