@@ -135,13 +135,15 @@ def tiny_experiment_config(data_root: Union[str, Path],
 
 def tiny_semi_experiment_config(data_root: Union[str, Path],
                                 max_iters: int = 2,
+                                num_labeled: int = 4,
                                 num_unlabeled: int = 8) -> dict:
     """:func:`tiny_experiment_config` turned semi-supervised: a ``SemiSegmentor``
     around the same model, trained on batches of 1 labeled and 2 unlabeled
-    32x32 images (``MultiSourceSampler``) from 4 labeled and ``num_unlabeled``
-    unlabeled generated images (``data_root/labeled``, ``data_root/unlabeled``,
-    the latter without label files), with the branch pipelines of
-    ``configs/_base_/semi/views.py``; validation as in the plain experiment.
+    32x32 images (``MultiSourceSampler``) from ``num_labeled`` labeled and
+    ``num_unlabeled`` unlabeled generated images (``data_root/labeled``,
+    ``data_root/unlabeled``, the latter without label files), with the branch
+    pipelines of ``configs/_base_/semi/views.py``, ``ClassCountCheckHook`` and
+    ``IterationSeedHook``; validation as in the plain experiment.
     """
     cfg = tiny_experiment_config(data_root, max_iters=max_iters)
     views = Config.fromfile(str(REPO_ROOT / 'configs' / '_base_' / 'semi' / 'views.py'))
@@ -151,8 +153,8 @@ def tiny_semi_experiment_config(data_root: Union[str, Path],
         {'type': 'RandomCrop', 'crop_size': (32, 32), 'cat_max_ratio': 1.0},
         {'type': 'RandomFlip', 'prob': 0.5},
     ]
-    labeled = make_tiny_seg_dataset(Path(data_root, 'labeled'), num_images=4,
-                                    size=(32, 32), seed=2)
+    labeled = make_tiny_seg_dataset(Path(data_root, 'labeled'),
+                                    num_images=num_labeled, size=(32, 32), seed=2)
     unlabeled = make_tiny_seg_dataset(Path(data_root, 'unlabeled'),
                                       num_images=num_unlabeled, size=(32, 32),
                                       with_labels=False, seed=3)

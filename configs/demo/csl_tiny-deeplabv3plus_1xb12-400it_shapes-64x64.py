@@ -14,4 +14,10 @@ model = dict(
     semi_train_cfg=dict(
         selector=dict(type='CSLSelector', alpha=8.0),
         masking=dict(enabled=True, block_size=16, ratio=0.7)))
-custom_hooks = [dict(type='CSLSelectorHook', interval=50, plot_interval=400)]
+# ClassCountCheckHook: model and datasets must agree on the classes before training;
+# IterationSeedHook: per-iteration torch seeds, so that a resumed run continues exactly.
+custom_hooks = [
+    dict(type='CSLSelectorHook', interval=50, plot_interval=400),
+    dict(type='ClassCountCheckHook'),
+    dict(type='IterationSeedHook'),
+]

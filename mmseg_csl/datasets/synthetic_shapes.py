@@ -18,25 +18,26 @@ SHAPES_METAINFO = dict(
 
 
 def draw_shapes_sample(rng: np.random.Generator, size: Tuple[int, int] = (64, 64),
-                       max_shapes: int = 4) -> Tuple[np.ndarray, np.ndarray]:
+                       max_shapes: int = 3) -> Tuple[np.ndarray, np.ndarray]:
     """One image (H, W, 3) uint8 BGR and its label map (H, W) uint8."""
     height, width = size
     rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
-    corner_colours = rng.uniform(30, 225, (3, 3))
-    image = (corner_colours[0] + rows[..., None] * (corner_colours[1] - corner_colours[0])
-             + cols[..., None] * (corner_colours[2] - corner_colours[0]) / 2)
+    top_left, bottom, right = rng.uniform(30, 225, (3, 3))
+    image = (top_left + rows[..., None] * (bottom - top_left)
+             + cols[..., None] * (right - top_left) / 2)
     label = np.zeros(size, np.uint8)
     for _ in range(rng.integers(1, max_shapes + 1)):
         shape_class = int(rng.integers(1, len(SHAPES_METAINFO['classes'])))
         mask = np.zeros(size, np.uint8)
-        radius = rng.uniform(0.09, 0.22) * min(height, width)
+        radius = rng.uniform(0.14, 0.28) * min(height, width)
         centre = rng.uniform((radius, radius), (width - radius, height - radius))
         if shape_class == 1:
             cv2.circle(mask, tuple(np.round(centre).astype(int)), int(round(radius)),
                        1, -1)
         else:
             corners = 4 if shape_class == 2 else 3
-            angles = rng.uniform(0, 2 * np.pi) + np.arange(corners) * 2 * np.pi / corners
+            angles = rng.uniform(0, 2 * np.pi) + np.arange(corners) * (
+                2 * np.pi / corners)
             points = centre + radius * np.stack((np.cos(angles), np.sin(angles)), 1)
             cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
         inside = mask.astype(bool)

@@ -82,8 +82,7 @@ def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
     - ``init_cfg`` and ``pretrained`` become None everywhere in the model,
       ``load_from`` None, ``resume`` False; SyncBN becomes BN;
     - training: ``iters`` iterations (``IterBasedTrainLoop``), then one
-      validation; a log line and a checkpoint after the last iteration only
-      (logging every iteration);
+      validation; a log line every iteration, a checkpoint after the last;
     - ``ClassCountCheckHook`` is added unless present, so a model that
       predicts other classes than the datasets have fails before training;
     - a fresh experiment name, which the visualizer takes too.
@@ -104,12 +103,19 @@ def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
                 num_images = max(num_images, cfg[loader].get('batch_size', 1) * iters)
             cfg[loader]['dataset'] = synthetic_dataset(
                 cfg[loader]['dataset'], osp.join(data_root, loader), size, num_images)
-
     drop_pretrained_weights(cfg.model)
     replace_sync_bn(cfg.model)
-    cfg.sync_bn = None
-    cfg.load_from = None
-    cfg.resume = False
+    cfg.update(sync_bn=None, load_from=None, resume=False,
+               experiment_name=f'dry_run_{uuid.uuid4().hex[:8]}')
+    if cfg.get('visualizer'):
+        cfg.visualizer.pop('name', None)
+    _short_schedule(cfg, iters)
+    return size
+
+
+def _short_schedule(cfg: Config, iters: int) -> None:
+    """``iters`` training iterations, one validation, a log line each
+    iteration, a checkpoint at the end, and ``ClassCountCheckHook``."""
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
     hooks = cfg.get('default_hooks') or {}
     if hooks.get('logger'):
@@ -117,13 +123,10 @@ def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
     if hooks.get('checkpoint'):
         hooks['checkpoint'].update(interval=iters, by_epoch=False)
     custom_hooks = list(cfg.get('custom_hooks') or [])
-    if not any(hook.get('type') == 'ClassCountCheckHook' for hook in custom_hooks):
+    if not any(isinstance(hook, dict) and hook.get('type') == 'ClassCountCheckHook'
+               for hook in custom_hooks):
         custom_hooks.append(dict(type='ClassCountCheckHook'))
     cfg.custom_hooks = custom_hooks
-    cfg.experiment_name = f'dry_run_{uuid.uuid4().hex[:8]}'
-    if cfg.get('visualizer'):
-        cfg.visualizer.pop('name', None)
-    return size
 
 
 class _ReportHook(Hook):

@@ -1,12 +1,18 @@
 """Fixtures of the tool tests: one tiny experiment, trained once by
-``tools/train.py``, and stand-ins for SLURM's ``srun`` and ``scontrol``."""
+``tools/train.py``, a tiny semi-supervised one, and stand-ins for SLURM's
+``srun`` and ``scontrol``."""
 import os
 from pathlib import Path
 from typing import Dict
 
 import pytest
 
-from tests.tool_utils import dump_config, run_tool, tiny_experiment_config
+from tests.tool_utils import (
+    dump_config,
+    run_tool,
+    tiny_experiment_config,
+    tiny_semi_experiment_config,
+)
 
 SRUN_STUB = r'''#!/usr/bin/env bash
 # srun stand-in: logs its arguments, then runs the command once per task with
@@ -47,6 +53,15 @@ def tiny_config(tmp_path_factory) -> str:
     cfg = tiny_experiment_config(root / 'data')
     cfg['auto_scale_lr'] = {'enable': False, 'base_batch_size': 4}
     return dump_config(cfg, root / 'tiny_experiment.py')
+
+
+@pytest.fixture(scope='session')
+def tiny_semi_config(tmp_path_factory) -> str:
+    """Config file of ``tiny_semi_experiment_config``: 3 iterations of batches
+    of 1 labeled and 2 unlabeled images, from 4 labeled and 16 unlabeled."""
+    root = tmp_path_factory.mktemp('tiny_semi_experiment')
+    cfg = tiny_semi_experiment_config(root / 'data', max_iters=3, num_unlabeled=16)
+    return dump_config(cfg, root / 'tiny_semi_experiment.py')
 
 
 @pytest.fixture(scope='session')

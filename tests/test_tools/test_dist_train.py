@@ -1,27 +1,71 @@
 import json
+from pathlib import Path
+from typing import List, NamedTuple
 
 import pytest
 
 from tests.tool_utils import free_port, run_tool, with_recorded_samples
 
 
-# Names of fixtures that give a config file; every config is trained here.
-@pytest.fixture(params=['tiny_config'])
-def dist_config(request) -> str:
-    return request.getfixturevalue(request.param)
+class DistRun(NamedTuple):
+    """A ``tools/dist_train.sh CONFIG 2`` run: its output, work dir and the
+    image paths each rank trained on, one list per iteration."""
+    output: str
+    work_dir: Path
+    rank0: List[List[str]]
+    rank1: List[List[str]]
 
 
-def test_dist_train_on_cpu_ranks_see_different_samples(dist_config, tmp_path):
-    config = with_recorded_samples(dist_config, tmp_path / 'recorded.py')
+def train_on_two_processes(config: str, tmp_path: Path) -> DistRun:
+    recorded = with_recorded_samples(config, tmp_path / 'recorded.py')
     work_dir = tmp_path / 'work'
-    result = run_tool(['dist_train.sh', config, '2', '--work-dir', work_dir],
+    result = run_tool(['dist_train.sh', recorded, '2', '--work-dir', work_dir],
                       env={'PORT': str(free_port())})
-
-    assert 'distributed run on CPU (gloo), rank 0 of 2' in result.stdout
-    assert (work_dir / 'last_checkpoint').is_file()
     rank0, rank1 = (json.loads((work_dir / f'samples_rank{rank}.json').read_text())
                     for rank in (0, 1))
-    assert len(rank0) == len(rank1) > 0
-    for paths0, paths1 in zip(rank0, rank1):
+    return DistRun(result.stdout, work_dir, rank0, rank1)
+
+
+@pytest.fixture(scope='module')
+def tiny_dist_run(tiny_config, tmp_path_factory) -> DistRun:
+    return train_on_two_processes(tiny_config, tmp_path_factory.mktemp('dist'))
+
+
+@pytest.fixture(scope='module')
+def tiny_semi_dist_run(tiny_semi_config, tmp_path_factory) -> DistRun:
+    return train_on_two_processes(tiny_semi_config,
+                                  tmp_path_factory.mktemp('dist_semi'))
+
+
+# Every config is trained once, by the fixture of its run.
+@pytest.mark.parametrize('run', ['tiny_dist_run', 'tiny_semi_dist_run'])
+def test_dist_train_on_cpu_ranks_see_different_samples(run, request):
+    run = request.getfixturevalue(run)
+
+    assert 'distributed run on CPU (gloo), rank 0 of 2' in run.output
+    assert (run.work_dir / 'last_checkpoint').is_file()
+    assert len(run.rank0) == len(run.rank1) > 0
+    for paths0, paths1 in zip(run.rank0, run.rank1):
         assert paths0 and paths1
         assert not set(paths0) & set(paths1)
+
+
+def test_semi_supervised_ranks_train_on_different_unlabeled_samples(
+        tiny_semi_dist_run):
+    run = tiny_semi_dist_run
+    assert len(run.rank0) == 3  # iterations
+
+    def unlabeled(iterations: List[List[str]]) -> List[List[str]]:
+        return [[path for path in paths if Path(path).parts[-3] == 'unlabeled']
+                for paths in iterations]
+
+    unlabeled0, unlabeled1 = unlabeled(run.rank0), unlabeled(run.rank1)
+    # Each rank's batch: 1 labeled image, 2 unlabeled ones (trained + CutMix source).
+    assert all(len(paths) == 2 for paths in unlabeled0 + unlabeled1)
+    assert all(len(paths) == 3 for paths in run.rank0 + run.rank1)
+    # 3 iterations of 2 x 2 unlabeled images stay within one sampler epoch of
+    # the 16: no image is seen twice, by either rank.
+    seen0 = {path for paths in unlabeled0 for path in paths}
+    seen1 = {path for paths in unlabeled1 for path in paths}
+    assert len(seen0) == len(seen1) == 6
+    assert not seen0 & seen1

@@ -7,6 +7,8 @@ from mmengine.model import is_model_wrapper
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import HOOKS
 
+MAX_SHOWN_CLASSES = 8
+
 
 def predicted_classes(head: BaseDecodeHead) -> int:
     """Classes a decode head predicts: ``num_classes``, except for mmseg's
@@ -52,9 +54,12 @@ def check_class_count(model: nn.Module, dataset, split: str,
             mismatches.append(f"'{name}' ({type(head).__name__}) predicts {count} "
                               f'(num_classes={head.num_classes}{binary})')
     if mismatches:
+        shown = ', '.join(repr(name) for name in classes[:MAX_SHOWN_CLASSES])
+        if len(classes) > MAX_SHOWN_CLASSES:
+            shown += ', ...'
         raise ValueError(
             f'the {split} dataset ({type(dataset).__name__}) has {len(classes)} '
-            f"classes {tuple(classes)} in metainfo['classes'], but the model's "
+            f"classes ({shown}) in metainfo['classes'], but the model's "
             f"head(s) {'; '.join(mismatches)}. Set num_classes={len(classes)} in "
             "the model's decode and auxiliary heads (out_channels=1 with "
             'num_classes=2 for a binary sigmoid head), or give the dataset the '

@@ -1,0 +1,5 @@
+# The supervised-only baseline on Cityscapes:
+# the 186 labeled images of 2975 alone.
+_base_ = '../_base_/benchmarks/cityscapes_supervised.py'
+split = 'splits/1_16'
+train_dataloader = dict(dataset=dict(ann_file=f'{split}/labeled.txt'))

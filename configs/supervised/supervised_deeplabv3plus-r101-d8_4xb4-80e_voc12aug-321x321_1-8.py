@@ -1,0 +1,5 @@
+# The supervised-only baseline on Pascal VOC 2012, blended split:
+# the 1323 labeled images of the 10582 augmented set alone.
+_base_ = '../_base_/benchmarks/voc12_supervised.py'
+split = 'splits/1_8'
+train_dataloader = dict(dataset=dict(ann_file=f'{split}/labeled.txt'))
