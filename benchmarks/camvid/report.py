@@ -49,7 +49,7 @@ def plot_curves(runs: Dict[str, Dict[str, dict]], out_file: str) -> None:
                 if points:
                     axis.plot(*zip(*points), marker='.' if key == 'mIoU' else None,
                               label=VARIANT_NAMES[variant])
-        row[0].set(title=f'{split}: training loss', xlabel='iteration')
+        row[0].set(title=f'{split}: training loss (total)', xlabel='iteration')
         row[1].set(title=f'{split}: validation mIoU (%)', xlabel='iteration')
         for axis in row:
             axis.legend(fontsize='small')
@@ -100,8 +100,10 @@ def results_markdown(setup: List[str], runs: Dict[str, Dict[str, dict]],
                      selection: Dict[str, dict]) -> str:
     """The whole results.md: the setup lines, the test table, the selection
     analysis and the figures."""
+    frames = next(iter(next(iter(runs.values())).values()))['test_frames']
     lines = ['# CamVid semi-supervised benchmark on CPU', '', *setup, '',
-             '## Test split (233 frames, 360x480): IoU (%)', '', *iou_table(runs),
+             f'## Test split ({frames} frames, 360x480): IoU (%)', '',
+             *iou_table(runs),
              '', '## Pseudo-label selection on unlabeled training frames', '',
              'From the checkpoints of the CSL (masking) run: the pseudo-labels of '
              'whole unlabeled frames against their ground truth (void pixels left '

@@ -126,7 +126,7 @@ def unlabeled_frames(cfg: Config, num_images: int):
     """``num_images`` evenly spaced frames of the config's unlabeled split, with
     the test pipeline (whole frame, label map loaded)."""
     dataset_cfg = cfg.train_dataloader.dataset.datasets[1].copy()
-    dataset_cfg.pipeline = cfg.test_pipeline
+    dataset_cfg.pipeline = cfg.test_dataloader.dataset.pipeline
     dataset = DATASETS.build(dataset_cfg)
     if num_images > len(dataset):
         raise ValueError(f'--images {num_images} exceeds the {len(dataset)} '

@@ -5,11 +5,11 @@
 Run from the repository root, one process per run (benchmarks/camvid/run.py
 starts it), so that the peak memory it reports is the run's own. The config's
 ``work_dir`` receives mmengine's logs and checkpoints. RESULT.json gets the test
-scores (``mIoU``, ``aAcc``, ``class_iou`` by class name, in %), the wall times
-of training (validation included) and testing in seconds, the median of the
-iteration times that the logger recorded (``iter_s``), the peak resident
-memory of this process (``peak_rss_mib``, from ``ru_maxrss``) and the log
-folder.
+scores (``mIoU``, ``aAcc``, ``class_iou`` by class name, in %; ``test_frames``),
+the wall times of training (validation included) and testing in seconds, the
+median of the iteration times that the logger recorded (``iter_s``), the peak
+resident memory of this process (``peak_rss_mib``, from ``ru_maxrss``) and the
+log folder.
 """
 import argparse
 import json
@@ -30,7 +30,8 @@ import mmseg_csl  # noqa: F401  (registers the package's components)
 @torch.no_grad()
 def test_scores(runner: Runner) -> Dict[str, object]:
     """mIoU, aAcc and per-class IoU (%) of ``runner.model`` on its test split,
-    summed over the split as mmseg's IoUMetric does."""
+    from areas summed over the split as mmseg's IoUMetric sums them, and the
+    number of test frames."""
     dataloader = Runner.build_dataloader(runner.cfg.test_dataloader)
     classes = dataloader.dataset.metainfo['classes']
     ignore_index = dataloader.dataset.ignore_index
@@ -45,7 +46,8 @@ def test_scores(runner: Runner) -> Dict[str, object]:
     intersect, union, _, label_area = areas.numpy()
     with np.errstate(invalid='ignore', divide='ignore'):
         iou = intersect / union * 100
-    return dict(mIoU=float(np.nanmean(iou)),
+    return dict(test_frames=len(dataloader.dataset),
+                mIoU=float(np.nanmean(iou)),
                 aAcc=float(intersect.sum() / label_area.sum() * 100),
                 class_iou=dict(zip(classes, iou.tolist())))
 

@@ -7,7 +7,7 @@ RESIDUAL_FORMS = ('reference', 'exact')
 
 # Elements of the (B, K, chunk) slice that the class-wise pass handles at once on
 # CPU: its temporaries then stay in cache and are recycled by the allocator.
-_CPU_CHUNK_ELEMENTS = 1 << 19
+_CPU_CHUNK_ELEMENTS = 1 << 20
 
 
 class ClassStatistics(NamedTuple):

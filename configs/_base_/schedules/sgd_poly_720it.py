@@ -1,9 +1,11 @@
 # An iteration-based form of schedules/sgd_poly.py for short CPU runs: SGD
 # (momentum 0.9, weight decay 1e-4), the learning rate decaying as
 # (1 - iter / max_iters) ** 0.9 to zero, updated every iteration; validation and a
-# checkpoint (all kept) after each quarter of the iterations. A run of another
-# length sets max_iters, the scheduler's end and both intervals together.
-max_iters = 240
+# checkpoint (all kept) after each quarter of the iterations; one seed for every
+# run, so that runs compared with each other start from the same weights and see
+# the same draws. A run of another length sets max_iters, the scheduler's end and
+# both intervals together.
+max_iters = 720
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.001, momentum=0.9, weight_decay=1e-4))
@@ -22,3 +24,4 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters // 4),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+randomness = dict(seed=0)
