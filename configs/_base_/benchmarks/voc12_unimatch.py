@@ -6,11 +6,7 @@ model = dict(
     semi_train_cfg=dict(
         selector=dict(_delete_=True, type='ThresholdSelector', threshold=0.95),
         masking=dict(enabled=False)))
-unlabeled_dataset = dict(
-    _base_.unlabeled_dataset,
-    pipeline=[
-        dict(type='LoadImageFromFile'), *_base_.geometric,
-        _base_.unlabeled_branches_no_masking
-    ])
+unlabeled_dataset = dict(_base_.unlabeled_dataset,
+                         pipeline=_base_.unlabeled_pipeline_no_masking)
 train_dataloader = dict(
     dataset=dict(datasets=[_base_.labeled_dataset, unlabeled_dataset]))

@@ -26,6 +26,10 @@ unlabeled_pipeline = [
     *geometric,
     {{_base_.unlabeled_branches}},
 ]
+unlabeled_pipeline_no_masking = [
+    *unlabeled_pipeline[:-1],
+    {{_base_.unlabeled_branches_no_masking}},
+]
 supervised_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
