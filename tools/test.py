@@ -11,12 +11,11 @@ import os
 import os.path as osp
 
 import torch
-import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 # Importing mmseg_csl registers it, `mmseg_csl::` paths and safe checkpoint loading.
-from mmseg_csl.engine import setup_cpu_distributed
+from mmseg_csl.engine import close_distributed, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -109,10 +108,8 @@ def main() -> None:
 
     runner = Runner.from_cfg(cfg)
     runner.test()
-    if torch_dist.is_initialized():
-        # mmengine leaves the process group open; destroying it at interpreter
-        # exit instead can abort the process (seen with gloo).
-        torch_dist.destroy_process_group()
+    del runner
+    close_distributed()
 
 
 if __name__ == '__main__':

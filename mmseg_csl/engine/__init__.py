@@ -3,7 +3,7 @@ from .checkpoint import (
     safe_checkpoint_globals,
     setup_safe_checkpoint_loading,
 )
-from .cpu_distributed import setup_cpu_distributed
+from .cpu_distributed import close_distributed, setup_cpu_distributed
 from .dry_run import DryRunReport, dry_run, load_config, prepare_dry_run
 from .hooks import *  # noqa: F401,F403
 from .hooks import __all__ as _hooks_all
@@ -12,6 +12,6 @@ setup_safe_checkpoint_loading()
 
 __all__ = [
     'load_from_local', 'safe_checkpoint_globals', 'setup_safe_checkpoint_loading',
-    'setup_cpu_distributed', 'DryRunReport', 'dry_run', 'load_config',
-    'prepare_dry_run', *_hooks_all
+    'close_distributed', 'setup_cpu_distributed', 'DryRunReport', 'dry_run',
+    'load_config', 'prepare_dry_run', *_hooks_all
 ]

@@ -7,6 +7,7 @@ for a CPU model. The tools call :func:`setup_cpu_distributed` instead when a
 launcher is given and ``torch.cuda.is_available()`` is False.
 """
 import datetime
+import gc
 import os
 import subprocess
 from typing import Any, Optional
@@ -102,3 +103,20 @@ def replace_sync_bn(node: Any) -> None:
     elif isinstance(node, (list, tuple)):
         for value in node:
             replace_sync_bn(value)
+
+
+def close_distributed() -> None:
+    """Tear down the process group at the end of a tool's run, if there is one.
+
+    mmengine leaves the group open, and destroying it at interpreter exit can abort
+    a gloo process ("terminate called without an active exception", seen on CPU
+    runs). Here the objects that still hold the group (the DDP wrapper of a
+    finished Runner) are collected first, and every rank waits for the others
+    before its group goes away, so no rank closes its connections while a peer is
+    still using them.
+    """
+    if not torch_dist.is_initialized():
+        return
+    gc.collect()
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
