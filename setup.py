@@ -52,6 +52,31 @@ def add_mim_extension() -> None:
             shutil.copytree(src, dst)
 
 
+def cpu_extensions() -> dict:
+    """Arguments of ``setup()`` that build the compiled CPU kernels of
+    ``mmseg_csl/ops/csrc`` into ``mmseg_csl._ext``.
+
+    They need torch at build time (``pip install --no-build-isolation``) and a C++
+    compiler; ``MMSEG_CSL_WITH_OPS=0`` skips them, and the package then computes
+    everything with PyTorch ops (slower on CPU, the same elsewhere).
+    """
+    if os.getenv('MMSEG_CSL_WITH_OPS', '1') == '0':
+        return {}
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:
+        print('mmseg_csl: torch is not importable at build time, so the compiled '
+              'CPU kernels are not built; install with --no-build-isolation after '
+              'torch to build them', file=sys.stderr)
+        return {}
+    extension = CppExtension(
+        'mmseg_csl._ext', ['mmseg_csl/ops/csrc/csl_selection.cpp'],
+        extra_compile_args=['-O3', '-fno-trapping-math', '-fopenmp'],
+        extra_link_args=['-fopenmp'])
+    return dict(ext_modules=[extension],
+                cmdclass={'build_ext': BuildExtension.with_options(use_ninja=True)})
+
+
 if __name__ == '__main__':
     add_mim_extension()
     setup(
@@ -77,4 +102,5 @@ if __name__ == '__main__':
             'Topic :: Scientific/Engineering :: Artificial Intelligence',
         ],
         zip_safe=False,
+        **cpu_extensions(),
     )

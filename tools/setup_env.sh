@@ -7,14 +7,16 @@
 # mmcv 2.1.0 with compiled ops has no wheel on PyPI: it is taken from
 # MMSEG_CSL_WHEEL_DIR when that folder holds a matching wheel, and built from source
 # otherwise (about 23 minutes on 2 cores). A second run with unchanged requirements
-# installs nothing: a fingerprint of setup.py and requirements/ is stored in the venv.
+# installs nothing: a fingerprint of setup.py, requirements/ and the C++ sources of
+# mmseg_csl/ops is stored in the venv.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VENV:-$root/.venv}
 wheel_dir=${MMSEG_CSL_WHEEL_DIR:-}
 stamp=$venv/.mmseg_csl-env
-fingerprint=$(cat "$root/setup.py" "$root"/requirements/*.txt | sha256sum | cut -c1-16)
+fingerprint=$(cat "$root/setup.py" "$root"/requirements/*.txt "$root"/mmseg_csl/ops/csrc/* |
+              sha256sum | cut -c1-16)
 
 if [[ -f $stamp && $(cat "$stamp") == "$fingerprint" ]]; then
     exit 0
@@ -35,6 +37,7 @@ fi
 MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     "${pip_install[@]}" --no-build-isolation "${mmcv_source[@]}" mmcv
 
-"${pip_install[@]}" -e "$root[tests]"
+# The package's compiled CPU kernels build against the installed torch as well.
+"${pip_install[@]}" --no-build-isolation --use-pep517 -e "$root[tests]"
 echo "$fingerprint" > "$stamp"
 echo "environment ready: $venv"

@@ -33,8 +33,8 @@ Steps, each model run in a process of its own (its peak memory is its own):
 Time on the otherwise idle 2-core development machine (measured, README.md):
 training takes 0.26 s an iteration supervised and 1.3-1.5 s semi-supervised,
 testing 233 frames ~30 s, the selection analysis ~75 s a ratio; the default of
-720 iterations per run, 2 ratios x 4 runs, is estimated at 1 h 56 min, within
-2.5 hours. Other work on the machine slows it several-fold.
+720 iterations per run, 2 ratios x 4 runs, took 111 minutes (estimated 1 h 56
+min), within 2.5 hours. Other work on the machine slows it several-fold.
 ``--smoke`` runs every step on a few frames (4 iterations, crop 120x160, 12
 training frames, random weights, one ratio unless ``--ratios`` is given) in
 about a minute.

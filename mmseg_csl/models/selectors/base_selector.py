@@ -4,11 +4,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .confidence_features import (
-    RESIDUAL_FORMS,
-    class_statistics,
-    scaled_residual_variance,
-)
+from .confidence_features import RESIDUAL_FORMS, confidence_features
 from .selection_result import SelectionResult
 
 
@@ -23,10 +19,14 @@ class BaseSelector(metaclass=ABCMeta):
         residual (str): ``'reference'`` or ``'exact'`` form of the residual variance.
         g_alpha (float): scale of the residual variance.
         eps (float): stabiliser of the variance scale and of the z-scores.
+        use_cpu_kernels (bool): compute CPU tensors with the compiled kernels of
+            :mod:`mmseg_csl.ops` when they are built (the default). False keeps
+            the PyTorch path that every other device uses; both give the same
+            values up to rounding.
     """
 
     def __init__(self, residual: str = 'reference', g_alpha: float = 1.0,
-                 eps: float = 1e-8) -> None:
+                 eps: float = 1e-8, use_cpu_kernels: bool = True) -> None:
         if eps <= 0:
             raise ValueError(f'eps must be positive, got {eps}')
         if residual not in RESIDUAL_FORMS:
@@ -35,6 +35,7 @@ class BaseSelector(metaclass=ABCMeta):
         self.residual = residual
         self.g_alpha = g_alpha
         self.eps = eps
+        self.use_cpu_kernels = use_cpu_kernels
 
     @torch.no_grad()
     def __call__(self, probs: Tensor, valid: Optional[Tensor] = None,
@@ -52,24 +53,23 @@ class BaseSelector(metaclass=ABCMeta):
             SelectionResult: weights, reliable mask, pseudo-labels and statistics.
         """
         probs, valid = check_inputs(probs, valid, from_logits)
-        batch, num_classes, height, width = probs.shape
+        batch, _, height, width = probs.shape
         flat_valid = valid.reshape(batch, -1)
-        stats = class_statistics(probs)
-        check_sums(stats.max_conf + stats.residual_mass, flat_valid, probs.dtype)
-        res_var = scaled_residual_variance(stats, num_classes, self.residual,
-                                           self.g_alpha, self.eps)
-        weight, center, center_var = self.select(stats.max_conf, res_var, flat_valid)
-        weight.mul_(flat_valid)
+        features = confidence_features(probs, valid, self.residual, self.g_alpha,
+                                       self.eps, self.use_cpu_kernels)
+        check_values(features.summary, probs, valid, from_logits)
+        weight, center, center_var = self.select(features.max_conf,
+                                                 features.res_var, flat_valid)
 
         def as_map(x: Tensor) -> Tensor:
             return x.reshape(batch, height, width)
 
         return SelectionResult(
             weight=as_map(weight),
-            reliable=as_map((weight == 1) & flat_valid),
-            pseudo_label=as_map(stats.pseudo_label),
-            max_conf=as_map(stats.max_conf),
-            res_var=as_map(res_var),
+            reliable=as_map(weight == 1),
+            pseudo_label=as_map(features.pseudo_label),
+            max_conf=as_map(features.max_conf),
+            res_var=as_map(features.res_var),
             center=center,
             center_var=center_var)
 
@@ -85,8 +85,7 @@ class BaseSelector(metaclass=ABCMeta):
             valid (Tensor): (B, N) bool.
 
         Returns:
-            tuple: weight (B, N), a new tensor of the compute dtype that the caller
-            zeroes on invalid pixels,
+            tuple: weight (B, N) of the compute dtype, 0 on invalid pixels,
             center (B, 2) and center_var (B, 2) of the selected/reliable pixels.
         """
 
@@ -117,29 +116,29 @@ def check_inputs(probs: Tensor, valid: Optional[Tensor],
     if from_logits:
         probs = probs.softmax(dim=1, dtype=torch.promote_types(probs.dtype,
                                                                torch.float32))
-    low, high = torch.aminmax(probs)
-    if torch.isnan(low) or torch.isnan(high):
+    return probs, valid
+
+
+def check_values(summary: Tensor, probs: Tensor, valid: Tensor,
+                 from_logits: bool) -> None:
+    """Raise on NaN, on values outside [0, 1] and on a valid pixel whose class
+    probabilities do not sum to 1, judged from the (4,) summary of
+    :class:`ConfidenceFeatures`; the offending pixel is located only then. The sum
+    tolerance follows the input precision: a few units of its rounding error."""
+    low, high, worst_error, has_nan = summary.tolist()
+    if has_nan:
         raise ValueError('probs contains NaN')
     if not from_logits and (low < 0 or high > 1):
         raise ValueError('probs must lie in [0, 1] (softmax probabilities; pass '
                          f'from_logits=True for logits), got values in '
-                         f'[{low.item():.4g}, {high.item():.4g}]')
-    return probs, valid
-
-
-def check_sums(prob_sum: Tensor, valid: Tensor, dtype: torch.dtype) -> None:
-    """Raise if the class probabilities of a valid pixel do not sum to 1.
-
-    The tolerance follows the input precision: a few units of its rounding error.
-    """
-    tolerance = max(1e-5, 4 * torch.finfo(dtype).eps)
-    error = torch.where(valid, (prob_sum - 1).abs(), 0)
-    worst = error.max()
-    if worst > tolerance:
-        index = int(error.argmax())
-        image, pixel = divmod(index, prob_sum.shape[1])
+                         f'[{low:.4g}, {high:.4g}]')
+    tolerance = max(1e-5, 4 * torch.finfo(probs.dtype).eps)
+    if worst_error > tolerance:
+        sums = probs.sum(dim=1, dtype=torch.float64)
+        worst = int((sums - 1).abs_().mul_(valid).argmax())
+        image, row, col = torch.unravel_index(torch.tensor(worst), sums.shape)
         raise ValueError(
             'probs must sum to 1 over the class dimension on valid pixels: image '
-            f'{image}, pixel {pixel} sums to {prob_sum.flatten()[index].item():.6g} '
+            f'{int(image)}, pixel ({int(row)}, {int(col)}) sums to '
+            f'{sums.flatten()[worst].item():.6g} '
             f'(tolerance {tolerance:.1g}); pass from_logits=True for logits')
-

@@ -3,6 +3,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from mmseg_csl.ops import cpu_kernels_for
+
 RESIDUAL_FORMS = ('reference', 'exact')
 
 # Elements of the (B, K, chunk) slice that the class-wise pass handles at once on
@@ -22,6 +24,44 @@ class ClassStatistics(NamedTuple):
     pseudo_label: Tensor  # (B, N) long, first index of the maximum
     residual_mass: Tensor  # (B, N) sum of the non-max probabilities
     residual_squares: Tensor  # (B, N) sum of their squares
+
+
+class ConfidenceFeatures(NamedTuple):
+    """The per-pixel features of spec section 2, flattened to (B, N), and what the
+    input checks need to know about the probabilities."""
+
+    max_conf: Tensor  # (B, N) compute dtype
+    pseudo_label: Tensor  # (B, N) long
+    res_var: Tensor  # (B, N) compute dtype, scaled residual variance
+    # (4,) float64: smallest and largest probability, the largest |sum - 1| over
+    # valid pixels (-1 when none is valid), and 1 if any probability is NaN.
+    summary: Tensor
+
+
+def confidence_features(probs: Tensor, valid: Tensor, residual: str = 'reference',
+                        g_alpha: float = 1.0, eps: float = 1e-8,
+                        use_cpu_kernels: bool = True) -> ConfidenceFeatures:
+    """Features of (B, K, H, W) probabilities with (B, H, W) validity.
+
+    CPU tensors go through the compiled kernel when it is built (one read of the
+    probabilities); otherwise, and with ``use_cpu_kernels=False``, the PyTorch
+    definition below computes the same values.
+    """
+    batch, num_classes = probs.shape[:2]
+    flat_valid = valid.reshape(batch, -1)
+    kernels = cpu_kernels_for(probs) if use_cpu_kernels else None
+    if kernels is not None:
+        flat = probs.reshape(batch, num_classes, -1).to(compute_dtype(probs.dtype))
+        return ConfidenceFeatures(*kernels.confidence_features(
+            flat, flat_valid, residual == 'exact', g_alpha, eps))
+    stats = class_statistics(probs)
+    res_var = scaled_residual_variance(stats, num_classes, residual, g_alpha, eps)
+    low, high = torch.aminmax(probs)
+    sum_error = torch.where(flat_valid,
+                            (stats.max_conf + stats.residual_mass - 1).abs(), -1)
+    summary = torch.stack((low, high, sum_error.max(),
+                           low.isnan().logical_or(high.isnan()))).double()
+    return ConfidenceFeatures(stats.max_conf, stats.pseudo_label, res_var, summary)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -4,6 +4,8 @@ import torch
 from mmseg.registry import TASK_UTILS
 from torch import Tensor
 
+from mmseg_csl.ops import cpu_kernels_for
+
 from .base_selector import BaseSelector
 from .cluster_statistics import masked_moments, no_pixel_fallback
 
@@ -26,17 +28,23 @@ class CSLSelector(BaseSelector):
         eps (float): stabiliser of the variance scale and of the z-scores.
         g_alpha (float): scale of the residual variance.
         residual (str): ``'reference'`` (as the released code) or ``'exact'``.
+        use_cpu_kernels (bool): see :class:`BaseSelector`.
     """
 
     def __init__(self, alpha: float = 2.0, eps: float = 1e-8, g_alpha: float = 1.0,
-                 residual: str = 'reference') -> None:
-        super().__init__(residual=residual, g_alpha=g_alpha, eps=eps)
+                 residual: str = 'reference', use_cpu_kernels: bool = True) -> None:
+        super().__init__(residual=residual, g_alpha=g_alpha, eps=eps,
+                         use_cpu_kernels=use_cpu_kernels)
         if alpha <= 0:
             raise ValueError(f'alpha must be positive, got {alpha}')
         self.alpha = alpha
 
     def select(self, max_conf: Tensor, res_var: Tensor,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        kernels = cpu_kernels_for(max_conf) if self.use_cpu_kernels else None
+        if kernels is not None:
+            return tuple(kernels.csl_weights(max_conf, res_var, valid, self.alpha,
+                                             self.eps))
         member = valid.to(max_conf.dtype)
         conf, var = max_conf * member, res_var * member
         conf_sq, var_sq = conf.square(), var.square()
@@ -55,7 +63,7 @@ class CSLSelector(BaseSelector):
         z_var = (center[:, 1:] - res_var).mul_(inv_std[:, 1:])
         reliable = (z_conf > 0).logical_or_(z_var > 0)
         weight = z_conf.square_().add_(z_var.square_()).mul_(-1 / self.alpha).exp_()
-        return weight.masked_fill_(reliable, 1), center, center_var
+        return weight.masked_fill_(reliable, 1).mul_(member), center, center_var
 
 
 def spectral_split(conf: Tensor, var: Tensor, gram: Tensor) -> Tensor:

@@ -17,19 +17,20 @@ class ThresholdSelector(BaseSelector):
     Args:
         threshold (float): the confidence threshold tau, in [0, 1].
         residual (str): form of the residual variance reported in ``res_var``.
+        use_cpu_kernels (bool): see :class:`BaseSelector`.
     """
 
-    def __init__(self, threshold: float = 0.95, residual: str = 'reference') -> None:
-        super().__init__(residual=residual)
+    def __init__(self, threshold: float = 0.95, residual: str = 'reference',
+                 use_cpu_kernels: bool = True) -> None:
+        super().__init__(residual=residual, use_cpu_kernels=use_cpu_kernels)
         if not 0 <= threshold <= 1:
             raise ValueError(f'threshold must lie in [0, 1], got {threshold}')
         self.threshold = threshold
 
     def select(self, max_conf: Tensor, res_var: Tensor,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        weight = (max_conf >= self.threshold).to(max_conf.dtype)
-        member = weight * valid
+        weight = ((max_conf >= self.threshold) & valid).to(max_conf.dtype)
         count, center, center_var = masked_moments(
-            member, max_conf * member, res_var * member, max_conf.square(),
+            weight, max_conf * weight, res_var * weight, max_conf.square(),
             res_var.square())
         return weight, *no_pixel_fallback(count, center, center_var)

@@ -15,6 +15,17 @@ needs_vectors = pytest.mark.skipif(
     not VECTORS, reason=f'no test vectors under {osp.abspath(SHARED)}')
 
 
+@pytest.fixture(autouse=True, params=['cpu_kernels', 'pytorch'])
+def selector_path(request, monkeypatch):
+    """Every test runs twice: with the compiled CPU kernels (when built, see
+    tests/test_ops) and with the PyTorch path that other devices use."""
+    if request.param == 'pytorch':
+        for module in ('confidence_features', 'csl_selector'):
+            monkeypatch.setattr(f'mmseg_csl.models.selectors.{module}.cpu_kernels_for',
+                                lambda *tensors: None)
+    return request.param
+
+
 def load_vectors(path):
     data = np.load(path)
     probs = torch.from_numpy(data['probs'])
