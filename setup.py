@@ -56,9 +56,11 @@ def cpu_extensions() -> dict:
     """Arguments of ``setup()`` that build the compiled CPU kernels of
     ``mmseg_csl/ops/csrc`` into ``mmseg_csl._ext``.
 
-    They need torch at build time (``pip install --no-build-isolation``) and a C++
-    compiler; ``MMSEG_CSL_WITH_OPS=0`` skips them, and the package then computes
-    everything with PyTorch ops (slower on CPU, the same elsewhere).
+    They need torch at build time (``pip install --no-build-isolation
+    --use-pep517``: without the second flag, setuptools' legacy ``develop`` hands
+    the build to an isolated environment without torch) and a C++ compiler.
+    ``MMSEG_CSL_WITH_OPS=0`` skips them, and the package then computes everything
+    with PyTorch ops (slower on CPU, the same elsewhere).
     """
     if os.getenv('MMSEG_CSL_WITH_OPS', '1') == '0':
         return {}
@@ -66,8 +68,8 @@ def cpu_extensions() -> dict:
         from torch.utils.cpp_extension import BuildExtension, CppExtension
     except ImportError:
         print('mmseg_csl: torch is not importable at build time, so the compiled '
-              'CPU kernels are not built; install with --no-build-isolation after '
-              'torch to build them', file=sys.stderr)
+              'CPU kernels are not built; install with --no-build-isolation '
+              '--use-pep517 after torch to build them', file=sys.stderr)
         return {}
     extension = CppExtension(
         'mmseg_csl._ext', ['mmseg_csl/ops/csrc/csl_selection.cpp'],

@@ -3,7 +3,8 @@
 The PyTorch code of each component is the definition and runs on every device;
 a kernel here only replaces it for CPU tensors, where eager PyTorch pays for every
 intermediate tensor. Building needs a C++ compiler and torch at install time
-(``pip install --no-build-isolation``); ``MMSEG_CSL_WITH_OPS=0`` skips it.
+(``pip install --no-build-isolation --use-pep517``); ``MMSEG_CSL_WITH_OPS=0``
+skips it.
 """
 from types import ModuleType
 from typing import Optional

@@ -354,11 +354,11 @@ std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
               0.0);
         }
       }
-      const int pick = mean[1][0] > mean[0][0] ? 1 : 0;
+      const int reliable = mean[1][0] > mean[0][0] ? 1 : 0;
       const bool empty = totals[b].value[0] == 0;
       for (int f = 0; f < 2; ++f) {
-        centers[2 * b + f] = empty ? (f == 0 ? 1 : 0) : mean[pick][f];
-        variances[2 * b + f] = empty ? 1 : variance[pick][f];
+        centers[2 * b + f] = empty ? (f == 0 ? 1 : 0) : mean[reliable][f];
+        variances[2 * b + f] = empty ? 1 : variance[reliable][f];
       }
     }
 
