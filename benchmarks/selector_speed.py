@@ -1,11 +1,12 @@
 """Speed and memory of CSLSelector against a per-image reference and probs.max(1).
 
     python benchmarks/selector_speed.py [--batch 8] [--classes 21] [--size 321]
-        [--threads 2] [--repeats 5] [--device cpu]
+        [--threads 2] [--repeats 5] [--device cpu] [--variant release masking]
 
-Prints the median time of each variant, measured side by side (interleaved) in one
-run, the two ratios the CSL core is held to, and the peak extra host memory of each
-variant measured in a fresh subprocess (CPU only).
+Prints the median time of each candidate, measured side by side (interleaved) in
+one run, for each CSLSelector variant named (default: all) the two ratios the CSL
+core is held to, and the peak extra host memory of each candidate measured in a
+fresh subprocess (CPU only).
 """
 import argparse
 import os
@@ -13,6 +14,8 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
+from typing import Callable, Dict, Sequence
 
 import torch
 
@@ -35,16 +38,22 @@ def make_inputs(batch: int, classes: int, size: int, device: str):
     return probs.to(device), valid.to(device)
 
 
-def variants(probs, valid):
-    """What is timed. On CPU, ``CSLSelector`` uses the compiled kernels when they
-    are built; ``CSLSelector, PyTorch ops`` is the path every other device takes."""
-    selector, eager = CSLSelector(), CSLSelector(use_cpu_kernels=False)
-    return {
-        'probs.max(1)': lambda: probs.max(1),
-        'CSLSelector': lambda: selector(probs, valid),
-        'CSLSelector, PyTorch ops': lambda: eager(probs, valid),
-        'reference (per-image SVD)': lambda: reference_csl(probs, valid),
-    }
+def candidates(probs, valid, csl_variants: Sequence[str]) -> Dict[str, Callable]:
+    """What is timed: ``probs.max(1)``, then for each CSLSelector variant the
+    selector, its PyTorch path and the per-image reference. On CPU,
+    ``CSLSelector <variant>`` uses the compiled kernels when they are built;
+    ``..., PyTorch ops`` is the path every other device takes."""
+    runs = {'probs.max(1)': lambda: probs.max(1)}
+    for variant in csl_variants:
+        selector = CSLSelector(variant=variant)
+        eager = CSLSelector(variant=variant, use_cpu_kernels=False)
+        runs.update({
+            f'CSLSelector {variant}': partial(selector, probs, valid),
+            f'CSLSelector {variant}, PyTorch ops': partial(eager, probs, valid),
+            f'reference {variant} (per-image SVD)': partial(
+                reference_csl, probs, valid, variant=variant),
+        })
+    return runs
 
 
 def timed(fn, device: str) -> float:
@@ -58,15 +67,15 @@ def timed(fn, device: str) -> float:
 
 
 def peak_memory_mib(args, name: str) -> float:
-    """Peak resident memory of one call of variant ``name`` above the resident
+    """Peak resident memory of one call of candidate ``name`` above the resident
     memory just before it (inputs included there), in a fresh process: the kernel's
     high-water mark is reset first (Linux /proc/self/clear_refs)."""
     code = (
         'import sys; sys.path.insert(0, {root!r}); '
         'import torch; torch.set_num_threads({threads}); '
-        'from benchmarks.selector_speed import make_inputs, variants, status_kib; '
+        'from benchmarks.selector_speed import make_inputs, candidates, status_kib; '
         'p, v = make_inputs({batch}, {classes}, {size}, "cpu"); '
-        'fn = variants(p, v)[{name!r}]; '
+        'fn = candidates(p, v, {variant!r})[{name!r}]; '
         'open("/proc/self/clear_refs", "w").write("5"); '
         'base = status_kib("VmRSS"); fn(); '
         'print((status_kib("VmHWM") - base) / 1024)'
@@ -93,10 +102,13 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--variant', nargs='+', choices=tuple(CSLSelector.VARIANTS),
+                        default=list(CSLSelector.VARIANTS),
+                        help='CSLSelector variants to time (default: all)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     probs, valid = make_inputs(args.batch, args.classes, args.size, args.device)
-    runs = variants(probs, valid)
+    runs = candidates(probs, valid, args.variant)
     for fn in runs.values():  # warm-up
         fn()
     times = {name: [] for name in runs}
@@ -108,16 +120,17 @@ def main() -> None:
           f'device={args.device} threads={args.threads} repeats={args.repeats} '
           f'compiled CPU kernels built: {cpu_kernels_built()}')
     for name, seconds in median.items():
-        print(f'  {name:28s} {seconds * 1e3:9.2f} ms (median)')
-    csl = median['CSLSelector']
-    speedup = median['reference (per-image SVD)'] / csl
-    print(f'  reference / CSLSelector    {speedup:9.2f}x  (target >= 8)')
-    cost = csl / median['probs.max(1)']
-    print(f'  CSLSelector / probs.max(1) {cost:9.2f}x  (target <= 2.5)')
+        print(f'  {name:34s} {seconds * 1e3:9.2f} ms (median)')
+    for variant in args.variant:
+        csl = median[f'CSLSelector {variant}']
+        speedup = median[f'reference {variant} (per-image SVD)'] / csl
+        print(f'  {variant}: reference / CSLSelector    {speedup:9.2f}x  (target >= 8)')
+        cost = csl / median['probs.max(1)']
+        print(f'  {variant}: CSLSelector / probs.max(1) {cost:9.2f}x  (target <= 2.5)')
     if args.device == 'cpu':
         for name in runs:
             extra = peak_memory_mib(args, name)
-            print(f'  peak extra memory {name:28s} {extra:8.1f} MiB')
+            print(f'  peak extra memory {name:34s} {extra:8.1f} MiB')
         input_mib = probs.numel() * probs.element_size() / 2 ** 20
         print(f'  (input probabilities: {input_mib:.1f} MiB)')
 

@@ -63,8 +63,7 @@ def semi_segmentor_cfg(semi_test_cfg: Optional[dict] = None,
     """SemiSegmentor around :func:`tiny_segmentor_cfg`; the batches of
     :func:`make_semi_batch` are already preprocessed, so the data
     preprocessor only moves them to the device."""
-    semi_train_cfg.setdefault('masking',
-                              {'enabled': True, 'block_size': 8, 'ratio': 0.7})
+    semi_train_cfg.setdefault('masking', {'block_size': 8, 'ratio': 0.7})
     return ConfigDict(
         type='SemiSegmentor',
         segmentor=tiny_segmentor_cfg(),
@@ -99,12 +98,12 @@ def make_semi_batch(num_sup: int = 2,
     ``sup`` holds ``num_sup`` labeled samples; the unlabeled branches hold
     ``2 * num_unsup`` (trained half, then the CutMix sources). Images are
     normal noise (no exact zeros); ``masked_views`` gives ``masked_view`` of
-    each strong-2 sample (default all False); ``unsup_img_shapes`` the
+    each strong-2 sample, as a masked-view branch does (default: no such
+    metainfo, an ordinary strong branch); ``unsup_img_shapes`` the
     unpadded size of each unlabeled sample (default the full size).
     """
     generator = torch.Generator().manual_seed(seed)
     num_u = 2 * num_unsup
-    masked_views = masked_views or [False] * num_u
     unsup_img_shapes = unsup_img_shapes or [(size, size)] * num_u
 
     def images(count: int) -> torch.Tensor:
@@ -128,8 +127,9 @@ def make_semi_batch(num_sup: int = 2,
         ],
         'unsup_strong1': [_sample(shape, size, None) for shape in unsup_img_shapes],
         'unsup_strong2': [
-            _sample(shape, size, None, masked_view=masked)
-            for shape, masked in zip(unsup_img_shapes, masked_views)
+            _sample(shape, size, None, **({} if masked_views is None else {
+                'masked_view': masked_views[index]
+            })) for index, shape in enumerate(unsup_img_shapes)
         ],
     }
     return {'inputs': inputs, 'data_samples': data_samples}

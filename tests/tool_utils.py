@@ -169,7 +169,7 @@ def tiny_semi_experiment_config(data_root: Union[str, Path],
             'type': 'MultiBranchDataPreProcessor',
             'data_preprocessor': cfg['model']['data_preprocessor'],
         },
-        'semi_train_cfg': {'masking': {'enabled': True, 'block_size': 8}},
+        'semi_train_cfg': {'masking': {'block_size': 8}},
     }
     cfg['train_dataloader'] = {
         'batch_size': 3,

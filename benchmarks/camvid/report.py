@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 VARIANT_NAMES = {
     'supervised': 'supervised-only',
     'unimatch': 'UniMatch (threshold 0.95)',
-    'csl': 'CSL (masking)',
-    'csl-nomask': 'CSL (no masking)',
+    'csl': 'CSL release',
+    'csl-masking': 'CSL masking version',
 }
 
 
@@ -105,7 +105,7 @@ def results_markdown(setup: List[str], runs: Dict[str, Dict[str, dict]],
              f'## Test split ({frames} frames, 360x480): IoU (%)', '',
              *iou_table(runs),
              '', '## Pseudo-label selection on unlabeled training frames', '',
-             'From the checkpoints of the CSL (masking) run: the pseudo-labels of '
+             'From the checkpoints of the CSL release run: the pseudo-labels of '
              'whole unlabeled frames against their ground truth (void pixels left '
              'out). Rules: CSL\'s reliable pixels (weight 1) and fixed confidence '
              'thresholds. Coverage: selected / annotated pixels; precision: '

@@ -75,8 +75,8 @@ CONFIGS = {
     'unimatch': 'unimatch_deeplabv3plus-mobilenet-v2-d16_1xb6-720it_'
                 'camvid-240x320_{}.py',
     'csl': 'csl_deeplabv3plus-mobilenet-v2-d16_1xb6-720it_camvid-240x320_{}.py',
-    'csl-nomask': 'csl-nomask_deeplabv3plus-mobilenet-v2-d16_1xb6-720it_'
-                  'camvid-240x320_{}.py',
+    'csl-masking': 'csl-masking_deeplabv3plus-mobilenet-v2-d16_1xb6-720it_'
+                   'camvid-240x320_{}.py',
 }
 # The top-level keys that mmengine's Runner and the tools read; the others are
 # the helper variables of the config files (pipelines, datasets), already

@@ -20,7 +20,7 @@ P(correct | selected) and the recall P(selected | correct); the AUROC of CSL's
 weight and of the raw maximum confidence as scores of correctness. Writes the
 numbers to FILE.json and, with ``--plot-dir``, one scatter plot per checkpoint
 (max confidence against scaled residual variance of the middle frame, correct
-and incorrect pixels, CSL's boundary; CSL_SPEC section 2 and the paper's
+and incorrect pixels, CSL's boundary; docs/method.md section 2 and the paper's
 Figure 1) as ``selection_scatter_<checkpoint name>.png``.
 """
 import argparse
@@ -40,7 +40,7 @@ from mmseg.registry import DATASETS, MODELS, TASK_UTILS
 
 import mmseg_csl  # noqa: F401  (registers the package's components)
 from mmseg_csl.engine.hooks.csl_selector_hook import plot_selection
-from mmseg_csl.models.segmentors.semi_segmentor import SelectionRecord
+from mmseg_csl.models.selectors import SelectionRecord
 
 CSL_RULE = 'CSL (weight 1)'
 IGNORE_INDEX = 255

@@ -1,4 +1,4 @@
-# CSL (masking on, a = 8) on CamVid, split 1/4:
+# The CSL release on CamVid, split 1/4:
 # 92 labeled frames of the 367, the other 275 unlabeled.
 _base_ = '../_base_/benchmarks/camvid_csl.py'
 split = _base_.splits_dir + '/1_4'

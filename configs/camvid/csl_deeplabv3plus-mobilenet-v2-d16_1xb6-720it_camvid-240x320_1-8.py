@@ -1,4 +1,4 @@
-# CSL (masking on, a = 8) on CamVid, split 1/8:
+# The CSL release on CamVid, split 1/8:
 # 46 labeled frames of the 367, the other 321 unlabeled.
 _base_ = '../_base_/benchmarks/camvid_csl.py'
 split = _base_.splits_dir + '/1_8'

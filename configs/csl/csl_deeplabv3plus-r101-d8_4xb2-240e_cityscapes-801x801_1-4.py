@@ -1,4 +1,4 @@
-# CSL on Cityscapes:
+# The CSL release on Cityscapes:
 # 744 labeled images of 2975, the other 2231 unlabeled.
 _base_ = '../_base_/benchmarks/cityscapes_csl.py'
 split = 'splits/1_4'

@@ -1,4 +1,4 @@
-# CSL on Cityscapes:
+# The CSL release on Cityscapes:
 # 372 labeled images of 2975, the other 2603 unlabeled.
 _base_ = '../_base_/benchmarks/cityscapes_csl.py'
 split = 'splits/1_8'

@@ -1,4 +1,4 @@
-# CSL on COCO (81 classes):
+# The CSL release on COCO (81 classes):
 # 463 labeled images of 118287, the other 117824 unlabeled.
 _base_ = '../_base_/benchmarks/coco_object_csl.py'
 split = 'splits/1_256'

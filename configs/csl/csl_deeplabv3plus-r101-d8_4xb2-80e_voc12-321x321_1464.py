@@ -1,4 +1,4 @@
-# CSL on Pascal VOC 2012, classic split:
+# The CSL release on Pascal VOC 2012, classic split:
 # 1464 labeled images of the 1464 fine set, the other 9118 unlabeled.
 _base_ = '../_base_/benchmarks/voc12_csl.py'
 split = 'splits/1464'

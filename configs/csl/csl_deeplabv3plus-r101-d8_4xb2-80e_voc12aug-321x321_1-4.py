@@ -1,4 +1,4 @@
-# CSL on Pascal VOC 2012, blended split:
+# The CSL release on Pascal VOC 2012, blended split:
 # 2646 labeled images of the 10582 augmented set, the other 7936 unlabeled.
 _base_ = '../_base_/benchmarks/voc12_csl.py'
 split = 'splits/1_4'

@@ -11,9 +11,8 @@ model = dict(
     data_preprocessor=dict(
         type='MultiBranchDataPreProcessor',
         data_preprocessor=dict(_base_.data_preprocessor, size=_base_.crop_size)),
-    semi_train_cfg=dict(
-        selector=dict(type='CSLSelector', alpha=8.0),
-        masking=dict(enabled=True, block_size=16, ratio=0.7)))
+    # The CSL release (docs/method.md): SemiSegmentor's defaults.
+    semi_train_cfg=dict(selector=dict(type='CSLSelector', variant='release')))
 # ClassCountCheckHook: model and datasets must agree on the classes before training;
 # IterationSeedHook: per-iteration torch seeds, so that a resumed run continues exactly.
 custom_hooks = [

@@ -312,14 +312,18 @@ def smallest_multi_source_batch(batch_size: int,
                                 source_ratio: Sequence[float]) -> int:
     """The smallest batch size whose ``split_batch`` is that of ``batch_size``
     divided by a whole number, with an unchanged parity for every source after
-    the first (``SemiSegmentor`` splits the unlabeled samples in pairs)."""
+    the first (``SemiSegmentor`` splits the unlabeled samples in pairs), and at
+    least 4 samples of such a source where it had as many (``SemiSegmentor``
+    forwards the 2 CutMix sources alone in train mode, and batch norm needs
+    more than one sample)."""
     counts = split_batch(batch_size, source_ratio)
     for size in range(1, batch_size + 1):
         if batch_size % size:
             continue
         split = split_batch(size, source_ratio)
         if ([count * (batch_size // size) for count in split] == counts
-                and all((a - b) % 2 == 0 for a, b in zip(split[1:], counts[1:]))):
+                and all((a - b) % 2 == 0 and a >= min(b, 4)
+                        for a, b in zip(split[1:], counts[1:]))):
             return size
     return batch_size
 

@@ -20,8 +20,8 @@ from benchmarks.camvid.selection_quality import (
 from tests.tool_utils import REPO_ROOT
 
 SHARED_CAMVID = REPO_ROOT / '..' / 'shared' / 'data' / 'camvid'
-VARIANTS = ('supervised-only', 'UniMatch (threshold 0.95)', 'CSL (masking)',
-            'CSL (no masking)')
+VARIANTS = ('supervised-only', 'UniMatch (threshold 0.95)', 'CSL release',
+            'CSL masking version')
 THRESHOLD_RULES = tuple(f'confidence >= {tau}' for tau in ('0.80', '0.90', '0.95',
                                                             '0.99'))
 

@@ -133,10 +133,12 @@ def test_drop_pretrained_weights_everywhere():
 
 
 @pytest.mark.parametrize('batch_size, ratio, expected', [
-    (12, [1, 2], 3),   # 4 + 8 -> 1 + 2
-    (8, [1, 1], 4),    # 4 + 4 -> 2 + 2: the unlabeled count stays even
-    (6, [1, 2], 3),
-    (3, [1, 2], 3),
+    (12, [1, 2], 6),   # 4 + 8 -> 2 + 4: 2 trained and 2 CutMix sources
+    (24, [1, 2], 6),
+    (8, [1, 1], 8),    # 4 + 4 -> 2 + 2 would leave one CutMix source
+    (16, [1, 1], 8),
+    (6, [1, 2], 6),
+    (3, [1, 2], 3),    # 1 + 2: too few unlabeled samples to keep 4
     (10, [2, 3], 10),  # 4 + 6 -> 2 + 3 would make the unlabeled count odd
 ])
 def test_smallest_multi_source_batch(batch_size, ratio, expected):
@@ -155,10 +157,10 @@ def test_shrink_scales_sizes_and_batches():
     assert train.batch_size == 2 and cfg.val_dataloader.batch_size == 1
 
     semi = load_config(SEMI_DEMO)
-    shrink_config(semi)  # 64x64 crops stay; the batch of 4 + 8 becomes 1 + 2
+    shrink_config(semi)  # 64x64 crops stay; the batch of 4 + 8 becomes 2 + 4
     assert crop_size(semi) == (64, 64)
-    assert semi.train_dataloader.batch_size == 3
-    assert semi.train_dataloader.sampler.batch_size == 3
+    assert semi.train_dataloader.batch_size == 6
+    assert semi.train_dataloader.sampler.batch_size == 6
     assert semi.val_dataloader.batch_size == 2
 
 

@@ -5,6 +5,7 @@ import torch
 from mmseg_csl import CSLSelector, ThresholdSelector
 from mmseg_csl.ops import cpu_kernels_built
 
+VARIANTS = tuple(CSLSelector.VARIANTS)
 
 def selectors(selector_type, **kwargs):
     return (selector_type(use_cpu_kernels=True, **kwargs),
@@ -27,25 +28,51 @@ def test_cpu_kernels_are_built():
     assert cpu_kernels_built()
 
 
-@pytest.mark.parametrize('residual', ['reference', 'exact'])
-@pytest.mark.parametrize('shape', [(3, 7, 12, 10), (2, 21, 181, 191), (1, 2, 1, 1)],
-                         ids=str)
-def test_kernels_match_pytorch_in_float64(shape, residual):
-    # (2, 21, 181, 191) has several pixel blocks a task, the last one partial.
-    probs, valid = random_case(*shape, torch.float64, seed=sum(shape))
-    fused, eager = (s(probs, valid) for s in selectors(
-        CSLSelector, alpha=8.0, residual=residual, g_alpha=0.7))
+def assert_same_selection(fused, eager, tolerance):
     for name in ('weight', 'max_conf', 'res_var', 'center', 'center_var'):
         torch.testing.assert_close(getattr(fused, name), getattr(eager, name),
-                                   atol=1e-10, rtol=1e-10, msg=name)
+                                   atol=tolerance, rtol=tolerance, msg=name)
     assert torch.equal(fused.pseudo_label, eager.pseudo_label)
     assert torch.equal(fused.reliable, eager.reliable)
 
 
+@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('residual', ['reference', 'exact'])
+@pytest.mark.parametrize('shape', [(3, 7, 12, 10), (2, 21, 181, 191), (1, 2, 1, 1)],
+                         ids=str)
+def test_kernels_match_pytorch_in_float64(shape, residual, variant):
+    # (2, 21, 181, 191) has several pixel blocks a task, the last one partial.
+    probs, valid = random_case(*shape, torch.float64, seed=sum(shape))
+    fused, eager = (s(probs, valid) for s in selectors(
+        CSLSelector, variant=variant, alpha=3.0, residual=residual, g_alpha=0.7))
+    assert_same_selection(fused, eager, 1e-10)
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('case', ['identical', 'no_valid', 'single', 'zeroed'])
+def test_kernels_match_pytorch_on_degenerate_images(case, variant):
+    # 'identical' leaves a cluster empty; 'zeroed' gives the invalid pixels
+    # all-zero probabilities (log c = -inf, r = 0).
+    probs, valid = random_case(3, 5, 8, 9, torch.float64, seed=11, invalid=0.3)
+    if case == 'identical':
+        probs[:] = probs[:, :, :1, :1]
+    elif case == 'no_valid':
+        valid[1] = False
+    elif case == 'single':
+        valid[2] = False
+        valid[2, 4, 4] = True
+    else:
+        probs.masked_fill_(~valid.unsqueeze(1), 0)
+    fused, eager = (s(probs, valid) for s in selectors(CSLSelector, variant=variant))
+    assert_same_selection(fused, eager, 1e-12)
+    assert torch.isfinite(fused.weight).all() and torch.isfinite(fused.center).all()
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
-def test_kernels_match_pytorch_in_low_precision(dtype):
+def test_kernels_match_pytorch_in_low_precision(dtype, variant):
     probs, valid = random_case(4, 19, 64, 96, dtype, seed=3)
-    fused, eager = (s(probs, valid) for s in selectors(CSLSelector))
+    fused, eager = (s(probs, valid) for s in selectors(CSLSelector, variant=variant))
     assert fused.weight.dtype == eager.weight.dtype == torch.float32
     assert torch.equal(fused.pseudo_label, eager.pseudo_label)
     assert torch.equal(fused.max_conf, eager.max_conf)

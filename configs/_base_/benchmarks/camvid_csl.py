@@ -1,20 +1,5 @@
-# CSL on CamVid on CPU (benchmarks/camvid/run.py): DeepLabV3+ on an ImageNet
-# MobileNetV2 at output stride 16, 1 process x (2 labeled + 4 unlabeled) frames,
-# crop 240x320, 720 iterations; CSL selection with a = 8 and random block masking
-# of the reliable pixels (the masking-ON release, CSL_SPEC 4).
-_base_ = [
-    '../models/semi_deeplabv3plus_mobilenet-v2-d16.py', '../datasets/semi_camvid.py',
-    '../schedules/sgd_poly_720it.py', '../default_runtime.py'
-]
-model = dict(
-    data_preprocessor=dict(data_preprocessor=dict(size=_base_.crop_size)),
-    segmentor=dict(decode_head=dict(num_classes=11)))
-# One learning rate for the whole model, as the reference code's Cityscapes
-# setting (head x1): in 240-iteration supervised runs on 1/8, head x1 reached 29.9
-# val mIoU, head x10 26.9 (lr 0.01; 0.005 and 0.02 with head x10: 27.5, 27.6).
-optim_wrapper = dict(optimizer=dict(lr=0.01))
-custom_hooks = [
-    dict(type='CSLSelectorHook', interval=10),
-    dict(type='ClassCountCheckHook'),
-    dict(type='IterationSeedHook'),
-]
+# The CSL release on CamVid on CPU (docs/method.md): CSL selection on (c, g v)
+# with a = 2, CutMix on both strong views, BatchNorm statistics from the
+# [labeled; weak] forward only.
+_base_ = './camvid_setup.py'
+model = dict(semi_train_cfg=_base_.csl_release)

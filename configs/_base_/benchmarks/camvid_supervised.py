@@ -1,7 +1,7 @@
-# The supervised-only baseline on CamVid on CPU: the segmentor of camvid_csl.py
+# The supervised-only baseline on CamVid on CPU: the segmentor of camvid_setup.py
 # trained on the labeled split alone, with the same labeled batch (2 frames),
 # iterations and learning rates.
-_base_ = './camvid_csl.py'
+_base_ = './camvid_setup.py'
 model = dict(
     _base_.model.segmentor,
     _delete_=True,

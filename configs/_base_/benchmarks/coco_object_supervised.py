@@ -1,7 +1,7 @@
-# The supervised-only baseline on COCO: the segmentor of coco_object_csl.py
+# The supervised-only baseline on COCO: the segmentor of coco_object_setup.py
 # trained on the labeled split alone, as the reference code's baseline: 4 GPUs x
 # 4 images, 30 passes over the labeled split, the same learning rate.
-_base_ = './coco_object_csl.py'
+_base_ = './coco_object_setup.py'
 model = dict(
     _base_.model.segmentor,
     _delete_=True,

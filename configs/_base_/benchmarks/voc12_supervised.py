@@ -1,7 +1,7 @@
-# The supervised-only baseline on Pascal VOC 2012: the segmentor of voc12_csl.py
+# The supervised-only baseline on Pascal VOC 2012: the segmentor of voc12_setup.py
 # trained on the labeled split alone, as the reference code's baseline: 4 GPUs x
 # 4 images, 80 passes over the labeled split, the same learning rate.
-_base_ = './voc12_csl.py'
+_base_ = './voc12_setup.py'
 model = dict(
     _base_.model.segmentor,
     _delete_=True,

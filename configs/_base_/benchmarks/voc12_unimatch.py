@@ -1,12 +1,5 @@
-# The UniMatch baseline on Pascal VOC 2012: the training of voc12_csl.py with a
-# fixed confidence threshold (0.95) instead of CSL's selection, and no masking
-# (two CutMix strong views).
-_base_ = './voc12_csl.py'
-model = dict(
-    semi_train_cfg=dict(
-        selector=dict(_delete_=True, type='ThresholdSelector', threshold=0.95),
-        masking=dict(enabled=False)))
-unlabeled_dataset = dict(_base_.unlabeled_dataset,
-                         pipeline=_base_.unlabeled_pipeline_no_masking)
-train_dataloader = dict(
-    dataset=dict(datasets=[_base_.labeled_dataset, unlabeled_dataset]))
+# The UniMatch baseline on Pascal VOC 2012: the model, data and schedule of every
+# method here with UniMatch's training (a fixed confidence threshold of 0.95,
+# CutMix on both strong views, its BatchNorm handling).
+_base_ = './voc12_setup.py'
+model = dict(semi_train_cfg=_base_.unimatch)

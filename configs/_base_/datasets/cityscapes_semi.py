@@ -26,9 +26,10 @@ unlabeled_pipeline = [
     *geometric,
     {{_base_.unlabeled_branches}},
 ]
-unlabeled_pipeline_no_masking = [
+# The masking version's views (methods.py, csl_masking).
+unlabeled_pipeline_masking = [
     *unlabeled_pipeline[:-1],
-    {{_base_.unlabeled_branches_no_masking}},
+    {{_base_.unlabeled_branches_masking}},
 ]
 supervised_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -1,7 +1,9 @@
 # DeepLabV3+ on mmseg's MobileNetV2, small enough to train on 2 CPU cores: output
-# stride 16 (the last two stages dilated), ASPP of 128 channels with dilations
-# (1, 6, 12, 18) (UniMatch's at stride 16), the low-level branch from the stride-4
-# stage (24 channels), BN. The backbone starts from ImageNet weights converted by
+# stride 16 (the last two stages dilated) and the reference decoder
+# (DeepLabV3PlusHead) at 128 channels with ASPP dilations 6/12/18 (UniMatch's at
+# stride 16), the low-level branch from the stride-4 stage (24 channels reduced to
+# 48), no dropout, corners aligned, BN. The supervised loss is the mean over
+# labeled pixels. The backbone starts from ImageNet weights converted by
 # tools/model_converters/mobilenetv2_tv2mmseg.py (benchmarks/camvid/run.py writes
 # them to this path, relative to the working directory, the repository root).
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -26,17 +28,17 @@ model = dict(
             type='Pretrained',
             checkpoint='work_dirs/pretrained/mobilenetv2_imagenet_mmseg.pth')),
     decode_head=dict(
-        type='DepthwiseSeparableASPPHead',
+        type='DeepLabV3PlusHead',
         in_channels=320,
-        in_index=3,
-        channels=128,
-        dilations=(1, 6, 12, 18),
         c1_in_channels=24,
+        channels=128,
         c1_channels=48,
-        dropout_ratio=0.1,
-        num_classes=19,
+        dilations=(1, 6, 12, 18),
+        in_index=(0, 3),
+        num_classes=11,
         norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
+        align_corners=True,
+        loss_decode=dict(
+            type='CrossEntropyLoss', avg_non_ignore=True, loss_weight=1.0)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -1,11 +1,46 @@
-# The model of the paper (CSL_SPEC section 5): mmseg's DeepLabV3+ at depth 101,
-# ImageNet-pretrained ResNetV1c, output stride 8 (last two stages dilated), ASPP
-# dilations (1, 12, 24, 36), SyncBN. Unlike mmseg's base it has no auxiliary FCN
-# head (the reference code trains none) and aligns corners when resizing (the
-# crops 321, 513 and 801 are 8k + 1 pixels, made for align_corners=True).
-_base_ = ['mmseg::_base_/models/deeplabv3plus_r50-d8.py']
+# The model of the paper and of its reference code (docs/method.md, "Model"):
+# DeepLabV3+ on an ImageNet-pretrained ResNet-101 with a deep stem (mmseg's
+# ResNetV1c), output stride 8 (last two stages dilated), and the original
+# DeepLabV3+ decoder (DeepLabV3PlusHead: plain ASPP of 256 channels with
+# dilations 12/24/36, a 48-channel low-level reduction, two 3x3 fuse convs, no
+# dropout), SyncBN, corners aligned in every resize (the crops 321, 513 and 801 are
+# 8k + 1 pixels), no auxiliary head. The supervised loss is the mean cross-entropy
+# over labeled pixels (avg_non_ignore=True). The benchmarks set the classes.
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
 model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
     pretrained='open-mmlab://resnet101_v1c',
-    backbone=dict(depth=101),
-    decode_head=dict(align_corners=True),
-    auxiliary_head=None)
+    backbone=dict(
+        type='ResNetV1c',
+        depth=101,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        dilations=(1, 1, 2, 4),
+        strides=(1, 2, 1, 1),
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        contract_dilation=True),
+    decode_head=dict(
+        type='DeepLabV3PlusHead',
+        in_channels=2048,
+        c1_in_channels=256,
+        channels=256,
+        c1_channels=48,
+        dilations=(1, 12, 24, 36),
+        in_index=(0, 3),
+        num_classes=21,
+        norm_cfg=norm_cfg,
+        align_corners=True,
+        loss_decode=dict(
+            type='CrossEntropyLoss', avg_non_ignore=True, loss_weight=1.0)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))

@@ -1,15 +1,12 @@
-# The paper's model inside SemiSegmentor with CSL's training (CSL_SPEC sections
-# 2-5): CSL selection with a = 8 and random 32x32 block masking (ratio 0.7) of the
-# reliable pixels of the masked strong views; feature perturbation, CutMix and the
-# loss weights are SemiSegmentor's defaults (those of the reference code). The
-# benchmarks set the classes and the padded crop size (data_preprocessor.size).
-_base_ = ['./deeplabv3plus_r101-d8.py']
+# deeplabv3plus_r101-d8.py inside SemiSegmentor. Feature perturbation, CutMix
+# boxes, masking blocks and the loss weights are SemiSegmentor's defaults (those of
+# the reference code); a benchmark base chooses the method (../semi/methods.py),
+# the classes and the padded crop size (data_preprocessor.size).
+_base_ = ['./deeplabv3plus_r101-d8.py', '../semi/methods.py']
 model = dict(
     _delete_=True,
     type='SemiSegmentor',
     segmentor=_base_.model,
     data_preprocessor=dict(
         type='MultiBranchDataPreProcessor', data_preprocessor=_base_.data_preprocessor),
-    semi_train_cfg=dict(
-        selector=dict(type='CSLSelector', alpha=8.0),
-        masking=dict(enabled=True, block_size=32, ratio=0.7)))
+    semi_train_cfg=dict())

@@ -13,7 +13,7 @@ from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 from torch import Tensor
 
-from ...models.segmentors.semi_segmentor import SelectionRecord
+from ...models.selectors import SelectionRecord
 
 
 @HOOKS.register_module()
@@ -28,9 +28,11 @@ class CSLSelectorHook(Hook):
     - ``selected_ratio``: reliable / valid pixels; ``mean_weight`` over
       valid pixels; ``threshold_ratio``: pixels with confidence >=
       ``threshold`` / valid pixels;
-    - ``center_conf``, ``center_res_var``, ``center_var_conf``,
-      ``center_var_res_var``: reliable-cluster centre and variance, mean
-      over images with valid pixels;
+    - ``center_conf``, ``center_res_var``: the reliable cluster's boundary
+      point in (max confidence, scaled residual variance)
+      (:meth:`SelectionResult.boundary`), ``center_var_conf``,
+      ``center_var_res_var``: its variance in the selector's point space;
+      means over images with valid pixels;
     - with ground truth on the weak views: pseudo-label accuracy on the
       reliable pixels (``selected_acc``), on all valid pixels
       (``valid_acc``) and on the thresholded pixels (``threshold_acc``).
@@ -130,12 +132,13 @@ def selection_statistics(record: SelectionRecord,
     reliable = result.reliable & valid
     thresholded = (result.max_conf >= threshold) & valid
     has_valid = valid.flatten(1).any(dim=1)
+    boundary = result.boundary()
     stats = {
         'selected_ratio': _masked_mean(reliable, valid),
         'mean_weight': _masked_mean(result.weight, valid),
         'threshold_ratio': _masked_mean(thresholded, valid),
-        'center_conf': _masked_mean(result.center[:, 0], has_valid),
-        'center_res_var': _masked_mean(result.center[:, 1], has_valid),
+        'center_conf': _masked_mean(boundary[:, 0], has_valid),
+        'center_res_var': _masked_mean(boundary[:, 1], has_valid),
         'center_var_conf': _masked_mean(result.center_var[:, 0], has_valid),
         'center_var_res_var': _masked_mean(result.center_var[:, 1], has_valid),
     }
@@ -194,10 +197,13 @@ def plot_selection(record: SelectionRecord,
         chosen = member.flatten().cpu()[index].numpy()
         axes.scatter(
             conf[chosen], res_var[chosen], s=2, c=colors[name], label=name)
-    center_conf, center_var = result.center[0].tolist()
+    center_conf, center_var = result.boundary()[0].tolist()
     left, _ = axes.get_xlim()
-    _, top = axes.get_ylim()
-    axes.vlines(center_conf, center_var, top, colors='k', linestyles='--')
+    bottom, top = axes.get_ylim()
+    # The down-weighted region: below the boundary's confidence and above its
+    # variance, or below both for the masking version's points (log c, -s).
+    edge = bottom if result.log_points else top
+    axes.vlines(center_conf, center_var, edge, colors='k', linestyles='--')
     axes.hlines(center_var, left, center_conf, colors='k', linestyles='--')
     axes.plot(center_conf, center_var, 'k*', markersize=10,
               label='reliable centre')

@@ -6,7 +6,7 @@ from torch import Tensor
 
 @MODELS.register_module()
 class PseudoLabelCrossEntropyLoss(nn.Module):
-    """Weighted cross-entropy toward pseudo-labels (spec section 3).
+    """Weighted cross-entropy toward pseudo-labels (docs/method.md, section 3).
 
     ``L_u = sum_valid CE(logits, y) * w / |valid|``: the mean runs over all valid
     pixels, not over the selected ones, so an image whose pseudo-labels are mostly

@@ -1,3 +1,3 @@
-from .semi_segmentor import SelectionRecord, SemiSegmentor
+from .semi_segmentor import SemiSegmentor
 
-__all__ = ['SelectionRecord', 'SemiSegmentor']
+__all__ = ['SemiSegmentor']

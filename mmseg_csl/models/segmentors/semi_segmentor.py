@@ -18,23 +18,35 @@ from mmseg.utils import (
 from torch import Tensor
 
 from ..losses import PseudoLabelCrossEntropyLoss
-from ..selectors import SelectionResult
+from ..selectors import SelectionRecord, SelectionResult
 from ..utils import (
     ReliableBlockMasking,
     apply_cutmix,
     check_cutmix_params,
     generate_cutmix_masks,
+    running_stats_kept,
 )
 
 SUP_BRANCH = 'sup'
 UNSUP_BRANCHES = ('unsup_weak', 'unsup_strong1', 'unsup_strong2')
+# Names of the two strong views in ``semi_train_cfg.cutmix.views``.
+STRONG_VIEWS = ('strong1', 'strong2')
+# ``semi_train_cfg.bn_running_stats``: which forwards update the running
+# statistics of the normalisation layers (see SemiSegmentor).
+BN_RUNNING_STATS = ('weak_forward', 'unimatch')
 
 _DEFAULT_SEMI_TRAIN_CFG = {
     'teacher': 'self',
     'selector': {'type': 'CSLSelector'},
     'fp': {'enabled': True, 'drop_prob': 0.5},
-    'cutmix': {'prob': 0.5, 'area': (0.02, 0.4), 'aspect': (0.3, 1 / 0.3)},
-    'masking': {'enabled': True, 'block_size': 32, 'ratio': 0.7},
+    'cutmix': {
+        'views': STRONG_VIEWS,
+        'prob': 0.5,
+        'area': (0.02, 0.4),
+        'aspect': (0.3, 1 / 0.3)
+    },
+    'masking': {'block_size': 32, 'ratio': 0.7},
+    'bn_running_stats': 'weak_forward',
     'sup_weight': 0.5,
     'strong_weights': (0.125, 0.125),
     'fp_weight': 0.25,
@@ -45,23 +57,36 @@ _MERGED_SUBCONFIGS = ('fp', 'cutmix', 'masking')
 _DEFAULT_SEMI_TEST_CFG = {'predict_on': 'student'}
 
 
-class SelectionRecord(NamedTuple):
-    """Detached record of the last training step's pseudo-label selection.
-
-    Kept by :class:`SemiSegmentor` for ``CSLSelectorHook``; n is the number of
-    trained unlabeled samples and (H, W) the padded input size.
+class UnlabeledBatch(NamedTuple):
+    """The unlabeled branches of one batch: 2n samples each, the first n
+    trained, the last n the CutMix sources u'; (H, W) the padded size.
 
     Attributes:
-        result (SelectionResult): the selector's output, fields (n, H, W).
-        valid (Tensor): (n, H, W) bool, False on padding.
-        gt_sem_seg (Tensor, optional): (n, H, W) int64 ground truth of the
-            weak views when their data samples carry ``gt_sem_seg``.
-        ignore_index (int): label value of unannotated ground-truth pixels.
+        weak (Tensor): (2n, C, H, W) weak views.
+        strong (tuple[Tensor, Tensor]): the two strong views, (2n, C, H, W).
+        valid (Tensor): (2n, H, W) bool, False on padding.
+        masked (Tensor): (n,) bool, trained samples whose second strong view
+            is a masked view (``masked_view=True`` in its metainfo).
+        weak_samples (list[SegDataSample]): data samples of the weak views.
     """
-    result: SelectionResult
+    weak: Tensor
+    strong: Tuple[Tensor, Tensor]
     valid: Tensor
-    gt_sem_seg: Optional[Tensor]
-    ignore_index: int
+    masked: Tensor
+    weak_samples: SampleList
+
+    @property
+    def num_trained(self) -> int:
+        return len(self.weak) // 2
+
+
+class PseudoLabels(NamedTuple):
+    """Pseudo-labels of the weak views: the selection of the trained half and
+    per-pixel targets ``(pseudo_label, weight, valid)``, each (n, H, W), of
+    the trained half and of the CutMix sources."""
+    selection: SelectionResult
+    targets: Tuple[Tensor, Tensor, Tensor]
+    source_targets: Tuple[Tensor, Tensor, Tensor]
 
 
 def _merge_cfg(name: str, defaults: dict, cfg: Optional[dict]) -> dict:
@@ -94,35 +119,56 @@ def _valid_mask(data_samples: SampleList, size: Sequence[int],
         (cols[None, None, :] < shapes[:, 1, None, None])
 
 
+def _has_masked_view_marks(data_samples: SampleList) -> bool:
+    """Whether the samples come from a masked-view branch: its samples carry
+    ``masked_view`` (True or False) in their metainfo."""
+    return any('masked_view' in sample.metainfo for sample in data_samples)
+
+
 @MODELS.register_module()
 class SemiSegmentor(BaseSegmentor):
     """Weak-to-strong consistency training of a wrapped mmseg segmentor.
 
-    One training step (CSL_SPEC section 5) on a batch of branches ``sup``
-    (labeled, n_x samples) and ``unsup_weak``, ``unsup_strong1``,
-    ``unsup_strong2`` (2n samples: the first n are trained, the last n are
-    the CutMix sources u'), all padded to one size (H, W):
+    One training step (``docs/method.md``, "The training step") on a batch of
+    branches ``sup`` (labeled, n_x samples) and ``unsup_weak``,
+    ``unsup_strong1``, ``unsup_strong2`` (2n samples: the first n are
+    trained, the last n are the CutMix sources u'), all padded to one size
+    (H, W). :meth:`loss` runs it as four named steps:
 
-    1. one forward of [x; u_w] through backbone (and neck); the decode head
-       also sees Dropout2d-perturbed features of u_w (feature perturbation,
-       ``fp``);
-    2. pseudo-labels and weights of u_w and u' from the selector, applied to
-       the softmax of the weak logits resized to (H, W) and detached; padding
-       is invalid. u' is predicted without gradient in eval mode (or, with
-       ``teacher='ema'``, both come from the EMA teacher);
-    3. CutMix of each strong view with the matching strong view of u',
-       targets and weights pasted with the pixels; a strong-2 view whose
-       metainfo has ``masked_view=True`` (masking enabled) gets no CutMix but
-       reliable-pixel block masking, and keeps the un-mixed targets;
-    4. one forward of both strong views; the loss is
-       ``sup_weight * L_x + w1 * L_s1 + w2 * L_s2 + fp_weight * L_fp``.
+    1. :meth:`supervised_loss`, on the labeled part of one forward of
+       [x; u_w] through backbone (and neck) and decode head; the head also
+       sees Dropout2d-perturbed features of u_w (feature perturbation,
+       ``fp``). With ``bn_running_stats='weak_forward'`` this is the only
+       forward that updates the running statistics of the normalisation
+       layers.
+    2. :meth:`pseudo_labels`: the selector turns the softmax of the weak
+       logits (resized to (H, W), detached) of u_w and of u' into
+       pseudo-labels and weights; padding is invalid. u' is predicted
+       without gradient: in train mode with the running statistics kept
+       (``'weak_forward'``, the CSL authors' code) or in eval mode
+       (``'unimatch'``); with ``teacher='ema'`` the EMA teacher predicts
+       both in eval mode.
+    3. :meth:`strong_views`: each strong view named in ``cutmix.views``
+       gets a CutMix box from the matching view of u', targets and weights
+       pasted with the pixels; a second strong view whose metainfo has
+       ``masked_view=True`` gets random blocks of its reliable pixels set to
+       0 (``masking``) and keeps the un-mixed targets. A masked view is
+       never mixed: masked views with ``'strong2'`` in ``cutmix.views`` are
+       an error.
+    4. :meth:`unsupervised_losses`: one forward of both strong views (in
+       train mode; with ``'weak_forward'`` the running statistics are
+       restored afterwards, with ``'unimatch'`` it updates them) and the
+       weighted pseudo-label losses of the strong views and of the
+       perturbed-feature prediction.
 
-    Every term is returned under its own name (``sup.decode.loss_ce``,
-    ``sup.aux.loss_ce``, ``unsup.loss_s1``, ``unsup.loss_s2``,
-    ``unsup.loss_fp``); the supervised terms are the heads' own losses scaled
-    by ``sup_weight``. A batch without unlabeled branches trains the
-    supervised term only. The selection of the trained unlabeled half is
-    kept in :attr:`last_selection` (a :class:`SelectionRecord`).
+    The total is ``sup_weight * L_x + w1 * L_s1 + w2 * L_s2 + fp_weight *
+    L_fp``; every term is returned under its own name
+    (``sup.decode.loss_ce``, ``sup.aux.loss_ce``, ``unsup.loss_s1``,
+    ``unsup.loss_s2``, ``unsup.loss_fp``), the supervised terms being the
+    heads' own losses scaled by ``sup_weight``. A batch without unlabeled
+    branches trains the supervised term only. The selection of the trained
+    unlabeled half is kept in :attr:`last_selection` (a
+    :class:`SelectionRecord`).
 
     Inference (``predict``, ``_forward``, ``extract_feat``,
     ``encode_decode``) is the wrapped segmentor's, or the teacher's with
@@ -132,15 +178,27 @@ class SemiSegmentor(BaseSegmentor):
         segmentor (dict): Config of the wrapped segmentor, e.g. an
             ``EncoderDecoder`` with a single decode head.
         semi_train_cfg (dict): Training options, merged with the defaults:
-            ``teacher`` ('self' or 'ema'; 'ema' keeps a gradient-free copy
-            of the segmentor, updated by ``MeanTeacherHook``, that produces
-            the pseudo-labels), ``selector`` (TASK_UTILS config,
-            default ``dict(type='CSLSelector')``),
-            ``fp=dict(enabled=True, drop_prob=0.5)``,
-            ``cutmix=dict(prob=0.5, area=(0.02, 0.4), aspect=(0.3, 1/0.3))``,
-            ``masking=dict(enabled=True, block_size=32, ratio=0.7)``,
-            ``sup_weight=0.5``, ``strong_weights=(0.125, 0.125)``,
-            ``fp_weight=0.25``.
+
+            - ``teacher`` ('self' or 'ema'; 'ema' keeps a gradient-free copy
+              of the segmentor, updated by ``MeanTeacherHook``, that
+              produces the pseudo-labels);
+            - ``selector``: TASK_UTILS config, default
+              ``dict(type='CSLSelector')`` (the CSL release);
+            - ``fp=dict(enabled=True, drop_prob=0.5)``;
+            - ``cutmix=dict(views=('strong1', 'strong2'), prob=0.5,
+              area=(0.02, 0.4), aspect=(0.3, 1/0.3))``: ``views`` names the
+              strong views that get CutMix (both in the CSL release,
+              ``('strong1',)`` in the masking version);
+            - ``masking=dict(block_size=32, ratio=0.7)``: the block mask of
+              masked views. Whether there are masked views is the data
+              pipeline's choice (its ``masked_view`` metainfo), so that the
+              switch exists once;
+            - ``bn_running_stats``: ``'weak_forward'`` (the CSL authors'
+              code: only the [x; u_w] forward updates the running
+              statistics) or ``'unimatch'`` (u' predicted in eval mode, the
+              strong forward updates them);
+            - ``sup_weight=0.5``, ``strong_weights=(0.125, 0.125)``,
+              ``fp_weight=0.25``.
         data_preprocessor (dict): Config of the data preprocessor, normally
             ``MultiBranchDataPreProcessor``.
         semi_test_cfg (dict, optional): ``predict_on`` ('student' or
@@ -186,12 +244,12 @@ class SemiSegmentor(BaseSegmentor):
         self.selector = TASK_UTILS.build(cfg['selector'])
         self.fp_enabled = cfg['fp']['enabled']
         self.feature_dropout = nn.Dropout2d(cfg['fp']['drop_prob'])
-        self.cutmix_cfg = cfg['cutmix']
+        cutmix = dict(cfg['cutmix'])
+        self.cutmix_views = tuple(cutmix.pop('views'))
+        self.cutmix_cfg = cutmix
         check_cutmix_params(**self.cutmix_cfg)
-        self.masking_enabled = cfg['masking']['enabled']
-        self.masking = ReliableBlockMasking(
-            block_size=cfg['masking']['block_size'],
-            ratio=cfg['masking']['ratio'])
+        self.masking = ReliableBlockMasking(**cfg['masking'])
+        self.keep_running_stats = cfg['bn_running_stats'] == 'weak_forward'
         self.unsup_loss = PseudoLabelCrossEntropyLoss()
         self.sup_weight = cfg['sup_weight']
         self.strong_weights = tuple(cfg['strong_weights'])
@@ -206,6 +264,13 @@ class SemiSegmentor(BaseSegmentor):
         if len(cfg['strong_weights']) != 2:
             raise ValueError('semi_train_cfg.strong_weights needs one weight '
                              f"per strong view, got {cfg['strong_weights']}")
+        views = tuple(cfg['cutmix']['views'])
+        if not set(views) <= set(STRONG_VIEWS) or len(set(views)) != len(views):
+            raise ValueError(f'semi_train_cfg.cutmix.views must name distinct '
+                             f'strong views of {STRONG_VIEWS}, got {views}')
+        if cfg['bn_running_stats'] not in BN_RUNNING_STATS:
+            raise ValueError(f'semi_train_cfg.bn_running_stats must be one of '
+                             f"{BN_RUNNING_STATS}, got {cfg['bn_running_stats']!r}")
         if test_cfg['predict_on'] not in ('student', 'teacher'):
             raise ValueError(f"semi_test_cfg.predict_on must be 'student' or "
                              f"'teacher', got {test_cfg['predict_on']!r}")
@@ -282,11 +347,211 @@ class SemiSegmentor(BaseSegmentor):
                 {SUP_BRANCH: data_samples}
         self._check_branches(inputs, data_samples)
         self.last_selection = None
+        sup_images, sup_samples = inputs[SUP_BRANCH], data_samples[SUP_BRANCH]
         if UNSUP_BRANCHES[0] not in inputs:
-            feats = self.segmentor.extract_feat(inputs[SUP_BRANCH])
-            logits = self._decode(self.segmentor, feats)
-            return self._sup_losses(feats, logits, data_samples[SUP_BRANCH])
-        return self._semi_losses(inputs, data_samples)
+            feats = self.segmentor.extract_feat(sup_images)
+            return self.supervised_loss(feats, self._decode(feats), sup_samples)
+
+        batch = self._unlabeled_batch(inputs, data_samples)
+        num_sup = len(sup_images)
+        feats, logits, fp_logits = self._labeled_and_weak_forward(
+            sup_images, batch)
+        losses = self.supervised_loss([feat[:num_sup] for feat in feats],
+                                      logits[:num_sup], sup_samples)
+        pseudo = self.pseudo_labels(batch, logits[num_sup:])
+        views, view_targets = self.strong_views(batch, pseudo)
+        losses.update(
+            self.unsupervised_losses(views, view_targets, fp_logits, pseudo))
+        self.last_selection = SelectionRecord(
+            result=pseudo.selection,
+            valid=pseudo.targets[2],
+            gt_sem_seg=self._stack_gt(batch.weak_samples[:batch.num_trained],
+                                      batch.weak.shape[2:]),
+            ignore_index=self.segmentor.decode_head.ignore_index)
+        return losses
+
+    def supervised_loss(self, feats: Sequence[Tensor], logits: Tensor,
+                        data_samples: SampleList) -> Dict[str, Tensor]:
+        """The wrapped segmentor's own losses on labeled features.
+
+        Args:
+            feats (Sequence[Tensor]): backbone (and neck) features of the
+                labeled images, for the auxiliary heads.
+            logits (Tensor): (n_x, K, h, w) decode-head logits of the same.
+            data_samples (list[SegDataSample]): with ``gt_sem_seg``.
+
+        Returns:
+            dict[str, Tensor]: decode and auxiliary head losses, named
+            ``sup.<head>.<name>``, loss terms scaled by ``sup_weight``.
+        """
+        segmentor = self.segmentor
+        losses = add_prefix(
+            segmentor.decode_head.loss_by_feat(logits, data_samples),
+            'decode')
+        if segmentor.with_auxiliary_head:
+            heads = segmentor.auxiliary_head
+            if isinstance(heads, nn.ModuleList):
+                names = [f'aux_{idx}' for idx in range(len(heads))]
+            else:
+                heads, names = [heads], ['aux']
+            for head, name in zip(heads, names):
+                losses.update(
+                    add_prefix(
+                        head.loss(feats, data_samples, segmentor.train_cfg),
+                        name))
+        return {
+            f'{SUP_BRANCH}.{name}':
+            value * self.sup_weight if 'loss' in name else value
+            for name, value in losses.items()
+        }
+
+    def pseudo_labels(self, batch: UnlabeledBatch,
+                      weak_logits: Tensor) -> PseudoLabels:
+        """Pseudo-labels and weights of the trained weak views and of the
+        CutMix sources.
+
+        Args:
+            batch (UnlabeledBatch): the unlabeled branches.
+            weak_logits (Tensor): (n, K, h, w) logits of the trained weak
+                views from the [x; u_w] forward.
+        """
+        num_u = batch.num_trained
+        if self.teacher is not None:
+            logits = self._eval_logits(self.teacher, batch.weak)
+            weak_logits, source_logits = logits[:num_u], logits[num_u:]
+        else:
+            source_logits = self._source_logits(batch.weak[num_u:])
+        size = batch.weak.shape[2:]
+        probs, source_probs = (
+            self._resize(logits.detach(), size).float().softmax(1)
+            for logits in (weak_logits, source_logits))
+        valid, source_valid = batch.valid[:num_u], batch.valid[num_u:]
+        selection = self.selector(probs, valid)
+        source = self.selector(source_probs, source_valid)
+        return PseudoLabels(
+            selection=selection,
+            targets=(selection.pseudo_label, selection.weight, valid),
+            source_targets=(source.pseudo_label, source.weight, source_valid))
+
+    def strong_views(
+        self, batch: UnlabeledBatch, pseudo: PseudoLabels
+    ) -> Tuple[List[Tensor], List[Tuple[Tensor, Tensor, Tensor]]]:
+        """The two trained strong views, each (n, C, H, W), and their
+        targets ``(pseudo_label, weight, valid)``: CutMix on the views named
+        in ``cutmix.views``, reliable-pixel block masking on masked views."""
+        views, targets = [], []
+        for name, images in zip(STRONG_VIEWS, batch.strong):
+            if name in self.cutmix_views:
+                mixed, mixed_targets = self._cutmix(images, pseudo)
+            else:
+                mixed, mixed_targets = images[:batch.num_trained], pseudo.targets
+            views.append(mixed)
+            targets.append(mixed_targets)
+        if batch.masked.any():
+            reliable = pseudo.selection.reliable & batch.masked[:, None, None]
+            views[1] = self.masking(views[1], reliable)[0]
+        return views, targets
+
+    def unsupervised_losses(self, views: Sequence[Tensor],
+                            targets: Sequence[Tuple[Tensor, Tensor, Tensor]],
+                            fp_logits: Optional[Tensor],
+                            pseudo: PseudoLabels) -> Dict[str, Tensor]:
+        """Weighted pseudo-label losses of the strong views (one forward of
+        both) and of the perturbed-feature logits (n, K, h, w), if any."""
+        size = views[0].shape[2:]
+        with running_stats_kept(self.segmentor, self.keep_running_stats):
+            strong_logits = self._decode(
+                self.segmentor.extract_feat(torch.cat(list(views))))
+        strong_logits = self._resize(strong_logits, size).chunk(len(views))
+        losses = {
+            f'unsup.loss_s{index + 1}':
+            weight * self.unsup_loss(logits, *view_targets)
+            for index, (logits, view_targets, weight) in enumerate(
+                zip(strong_logits, targets, self.strong_weights))
+        }
+        if fp_logits is not None:
+            losses['unsup.loss_fp'] = self.fp_weight * self.unsup_loss(
+                self._resize(fp_logits, size), *pseudo.targets)
+        return losses
+
+    def _labeled_and_weak_forward(
+            self, sup_images: Tensor, batch: UnlabeledBatch
+    ) -> Tuple[List[Tensor], Tensor, Optional[Tensor]]:
+        """One forward of [x; u_w]: features, logits (n_x + n, K, h, w) and
+        the logits of the perturbed u_w features (None without ``fp``)."""
+        num_sup, num_u = len(sup_images), batch.num_trained
+        feats = self.segmentor.extract_feat(
+            torch.cat([sup_images, batch.weak[:num_u]]))
+        if not self.fp_enabled:
+            return feats, self._decode(feats), None
+        logits = self._decode([
+            torch.cat([feat, self.feature_dropout(feat[num_sup:])])
+            for feat in feats
+        ])
+        return feats, logits[:num_sup + num_u], logits[num_sup + num_u:]
+
+    @torch.no_grad()
+    def _source_logits(self, images: Tensor) -> Tensor:
+        """Logits of the CutMix sources u', without gradient: in train mode
+        with the running statistics kept (``'weak_forward'``) or in eval
+        mode (``'unimatch'``)."""
+        if not self.keep_running_stats:
+            return self._eval_logits(self.segmentor, images)
+        with running_stats_kept(self.segmentor):
+            return self._decode(self.segmentor.extract_feat(images))
+
+    @torch.no_grad()
+    def _eval_logits(self, segmentor: BaseSegmentor, images: Tensor) -> Tensor:
+        """Logits of ``images`` in eval mode, without gradient."""
+        was_training = segmentor.training
+        segmentor.eval()
+        try:
+            return self._decode(segmentor.extract_feat(images), segmentor)
+        finally:
+            segmentor.train(was_training)
+
+    def _cutmix(self, images: Tensor, pseudo: PseudoLabels
+                ) -> Tuple[Tensor, Tuple[Tensor, ...]]:
+        """CutMix of the first half of ``images`` (2n, C, H, W) with the
+        second half, the targets pasted with the pixels."""
+        num_u = len(images) // 2
+        boxes = generate_cutmix_masks(
+            num_u, images.shape[2:], device=images.device, **self.cutmix_cfg)
+        return apply_cutmix(boxes, images[:num_u], images[num_u:],
+                            pseudo.targets, pseudo.source_targets)
+
+    def _unlabeled_batch(self, inputs: Dict[str, Tensor],
+                         data_samples: Dict[str, SampleList]) -> UnlabeledBatch:
+        weak, strong1, strong2 = (inputs[b] for b in UNSUP_BRANCHES)
+        weak_samples = data_samples[UNSUP_BRANCHES[0]]
+        strong2_samples = data_samples[UNSUP_BRANCHES[2]]
+        if _has_masked_view_marks(data_samples[UNSUP_BRANCHES[1]]):
+            raise ValueError(
+                f"'{UNSUP_BRANCHES[1]}' holds masked-view samples (metainfo "
+                f"'masked_view'); only the second strong view, "
+                f"'{UNSUP_BRANCHES[2]}', can be masked: check the unlabeled "
+                'pipeline')
+        if 'strong2' in self.cutmix_views and \
+                _has_masked_view_marks(strong2_samples):
+            raise ValueError(
+                f"the unlabeled pipeline makes masked views in "
+                f"'{UNSUP_BRANCHES[2]}' (metainfo 'masked_view') but "
+                "semi_train_cfg.cutmix.views includes 'strong2': a masked view "
+                "is never mixed; set cutmix.views=('strong1',) (the masking "
+                'version) or use a pipeline without masked views (the CSL '
+                'release)')
+        num_u = len(weak) // 2
+        masked = torch.tensor(
+            [bool(sample.metainfo.get('masked_view', False))
+             for sample in strong2_samples[:num_u]],
+            dtype=torch.bool,
+            device=weak.device)
+        return UnlabeledBatch(
+            weak=weak,
+            strong=(strong1, strong2),
+            valid=_valid_mask(weak_samples, weak.shape[2:], weak.device),
+            masked=masked,
+            weak_samples=weak_samples)
 
     @staticmethod
     def _check_branches(inputs: Dict[str, Tensor],
@@ -321,138 +586,6 @@ class SemiSegmentor(BaseSegmentor):
                     f"but 'unsup_weak' has {tuple(weak.shape)}; pad all "
                     'branches to one size (the data preprocessor\'s `size`)')
 
-    def _semi_losses(self, inputs: Dict[str, Tensor],
-                     data_samples: Dict[str, SampleList]) -> Dict[str, Tensor]:
-        sup_images, sup_samples = inputs[SUP_BRANCH], data_samples[SUP_BRANCH]
-        weak, strong1, strong2 = (inputs[b] for b in UNSUP_BRANCHES)
-        weak_samples = data_samples[UNSUP_BRANCHES[0]]
-        num_sup, num_u = len(sup_images), len(weak) // 2
-        size = weak.shape[2:]
-        valid = _valid_mask(weak_samples, size, weak.device)
-
-        feats = self.segmentor.extract_feat(
-            torch.cat([sup_images, weak[:num_u]]))
-        head_inputs = feats
-        if self.fp_enabled:
-            head_inputs = [
-                torch.cat([feat, self.feature_dropout(feat[num_sup:])])
-                for feat in feats
-            ]
-        logits = self._decode(self.segmentor, head_inputs)
-        losses = self._sup_losses([feat[:num_sup] for feat in feats],
-                                  logits[:num_sup], sup_samples)
-
-        train_probs, source_probs = self._weak_probs(
-            weak, logits[num_sup:num_sup + num_u])
-        selection = self.selector(train_probs, valid[:num_u])
-        source_selection = self.selector(source_probs, valid[num_u:])
-        targets = (selection.pseudo_label, selection.weight, valid[:num_u])
-        source_targets = (source_selection.pseudo_label,
-                          source_selection.weight, valid[num_u:])
-
-        masked = self._masked_views(data_samples[UNSUP_BRANCHES[2]][:num_u],
-                                    weak.device)
-        strong1, targets1 = self._cutmix(strong1, None, targets,
-                                         source_targets)
-        strong2, targets2 = self._cutmix(strong2, ~masked, targets,
-                                         source_targets)
-        if masked.any():
-            strong2[masked] = self.masking(strong2[masked],
-                                           selection.reliable[masked])[0]
-
-        strong_logits = self._resize(
-            self._decode(self.segmentor,
-                         self.segmentor.extract_feat(
-                             torch.cat([strong1, strong2]))), size)
-        weight1, weight2 = self.strong_weights
-        losses['unsup.loss_s1'] = weight1 * self.unsup_loss(
-            strong_logits[:num_u], *targets1)
-        losses['unsup.loss_s2'] = weight2 * self.unsup_loss(
-            strong_logits[num_u:], *targets2)
-        if self.fp_enabled:
-            fp_logits = self._resize(logits[num_sup + num_u:], size)
-            losses['unsup.loss_fp'] = self.fp_weight * self.unsup_loss(
-                fp_logits, *targets)
-
-        self.last_selection = SelectionRecord(
-            result=selection,
-            valid=valid[:num_u],
-            gt_sem_seg=self._stack_gt(weak_samples[:num_u], size),
-            ignore_index=self.segmentor.decode_head.ignore_index)
-        return losses
-
-    def _sup_losses(self, feats: Sequence[Tensor], logits: Tensor,
-                    data_samples: SampleList) -> Dict[str, Tensor]:
-        """Decode and auxiliary head losses of labeled features, named
-        ``sup.<head>.<name>``; loss terms are scaled by ``sup_weight``."""
-        segmentor = self.segmentor
-        losses = add_prefix(
-            segmentor.decode_head.loss_by_feat(logits, data_samples),
-            'decode')
-        if segmentor.with_auxiliary_head:
-            heads = segmentor.auxiliary_head
-            if isinstance(heads, nn.ModuleList):
-                names = [f'aux_{idx}' for idx in range(len(heads))]
-            else:
-                heads, names = [heads], ['aux']
-            for head, name in zip(heads, names):
-                losses.update(
-                    add_prefix(
-                        head.loss(feats, data_samples, segmentor.train_cfg),
-                        name))
-        return {
-            f'{SUP_BRANCH}.{name}':
-            value * self.sup_weight if 'loss' in name else value
-            for name, value in losses.items()
-        }
-
-    def _weak_probs(self, weak: Tensor,
-                    train_logits: Tensor) -> Tuple[Tensor, Tensor]:
-        """Detached softmax of the weak view at input size, (n, K, H, W)
-        for the trained half and for the CutMix sources."""
-        num_u = len(weak) // 2
-        if self.teacher is not None:
-            logits = self._eval_logits(self.teacher, weak)
-            train_logits, source_logits = logits[:num_u], logits[num_u:]
-        else:
-            source_logits = self._eval_logits(self.segmentor, weak[num_u:])
-        return tuple(
-            self._resize(logits.detach(), weak.shape[2:]).float().softmax(1)
-            for logits in (train_logits, source_logits))
-
-    @torch.no_grad()
-    def _eval_logits(self, segmentor: BaseSegmentor, images: Tensor) -> Tensor:
-        """Logits of ``images`` in eval mode, without gradient."""
-        was_training = segmentor.training
-        segmentor.eval()
-        try:
-            return self._decode(segmentor, segmentor.extract_feat(images))
-        finally:
-            segmentor.train(was_training)
-
-    def _masked_views(self, data_samples: SampleList,
-                      device: torch.device) -> Tensor:
-        """(n,) bool: strong-2 views to block-mask instead of CutMix."""
-        flags = [
-            self.masking_enabled and bool(sample.metainfo.get(
-                'masked_view', False)) for sample in data_samples
-        ]
-        return torch.tensor(flags, dtype=torch.bool, device=device)
-
-    def _cutmix(self, images: Tensor, eligible: Optional[Tensor],
-                targets: Sequence[Tensor], source_targets: Sequence[Tensor]
-                ) -> Tuple[Tensor, Tuple[Tensor, ...]]:
-        """CutMix of the first half of ``images`` (2n, C, H, W) with the
-        second half; only ``eligible`` samples (n,) bool (None: all) can get
-        a box."""
-        num_u = len(images) // 2
-        boxes = generate_cutmix_masks(
-            num_u, images.shape[2:], device=images.device, **self.cutmix_cfg)
-        if eligible is not None:
-            boxes &= eligible[:, None, None]
-        return apply_cutmix(boxes, images[:num_u], images[num_u:], targets,
-                            source_targets)
-
     def _stack_gt(self, data_samples: SampleList,
                   size: Sequence[int]) -> Optional[Tensor]:
         """(n, H, W) ground truth of the weak views, if all carry one."""
@@ -465,12 +598,15 @@ class SemiSegmentor(BaseSegmentor):
                              f'{tuple(gt.shape[1:])}, images {tuple(size)}')
         return gt
 
-    @staticmethod
-    def _decode(segmentor: BaseSegmentor, feats: Sequence[Tensor]) -> Tensor:
-        logits = segmentor.decode_head.forward(feats)
+    def _decode(self, feats: Sequence[Tensor],
+                segmentor: Optional[BaseSegmentor] = None) -> Tensor:
+        """Decode-head logits of ``feats`` (the student's head unless
+        ``segmentor`` is given)."""
+        head = (segmentor or self.segmentor).decode_head
+        logits = head.forward(feats)
         if not isinstance(logits, Tensor):
             raise TypeError(
-                f'{type(segmentor.decode_head).__name__}.forward returned '
+                f'{type(head).__name__}.forward returned '
                 f'{type(logits).__name__}; SemiSegmentor needs a decode head '
                 'whose forward returns one logits tensor')
         return logits

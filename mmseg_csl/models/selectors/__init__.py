@@ -1,6 +1,10 @@
 from .base_selector import BaseSelector
 from .csl_selector import CSLSelector
+from .selection_record import SelectionRecord
 from .selection_result import SelectionResult
 from .threshold_selector import ThresholdSelector
 
-__all__ = ['BaseSelector', 'CSLSelector', 'SelectionResult', 'ThresholdSelector']
+__all__ = [
+    'BaseSelector', 'CSLSelector', 'SelectionRecord', 'SelectionResult',
+    'ThresholdSelector'
+]

@@ -4,7 +4,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .confidence_features import RESIDUAL_FORMS, confidence_features
+from .confidence_features import RESIDUAL_FORMS, ConfidenceFeatures, confidence_features
 from .selection_result import SelectionResult
 
 
@@ -12,8 +12,9 @@ class BaseSelector(metaclass=ABCMeta):
     """Turns weak-view class probabilities into pseudo-labels and per-pixel weights.
 
     ``selector(probs, valid)`` checks its input, computes the per-pixel confidence
-    features of spec section 2 in one pass over the class dimension, and leaves the
-    decision to :meth:`select`. Nothing here tracks gradients.
+    features (maximum confidence and scaled residual variance) in one pass over the
+    class dimension, and leaves the decision to :meth:`select`. Nothing here tracks
+    gradients.
 
     Args:
         residual (str): ``'reference'`` or ``'exact'`` form of the residual variance.
@@ -24,6 +25,9 @@ class BaseSelector(metaclass=ABCMeta):
             the PyTorch path that every other device uses; both give the same
             values up to rounding.
     """
+
+    # Whether :meth:`points` gives (log c, -s) rather than (c, s).
+    log_points: bool = False
 
     def __init__(self, residual: str = 'reference', g_alpha: float = 1.0,
                  eps: float = 1e-8, use_cpu_kernels: bool = True) -> None:
@@ -58,8 +62,8 @@ class BaseSelector(metaclass=ABCMeta):
         features = confidence_features(probs, valid, self.residual, self.g_alpha,
                                        self.eps, self.use_cpu_kernels)
         check_values(features.summary, probs, valid, from_logits)
-        weight, center, center_var = self.select(features.max_conf,
-                                                 features.res_var, flat_valid)
+        weight, center, center_var = self.select(*self.points(features, flat_valid),
+                                                 flat_valid)
 
         def as_map(x: Tensor) -> Tensor:
             return x.reshape(batch, height, width)
@@ -71,22 +75,40 @@ class BaseSelector(metaclass=ABCMeta):
             max_conf=as_map(features.max_conf),
             res_var=as_map(features.res_var),
             center=center,
-            center_var=center_var)
+            center_var=center_var,
+            log_points=self.log_points)
+
+    def points(self, features: ConfidenceFeatures,
+               valid: Tensor) -> Tuple[Tensor, Tensor]:
+        """The two per-pixel coordinates that :meth:`select` decides from.
+
+        Args:
+            features (ConfidenceFeatures): the features, (B, N) each.
+            valid (Tensor): (B, N) bool.
+
+        Returns:
+            tuple: (B, N) maximum probability and scaled residual variance, unless
+            a subclass maps them to other coordinates.
+        """
+        return features.max_conf, features.res_var
 
     @abstractmethod
     def select(self, max_conf: Tensor, res_var: Tensor,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Decide the weights from the confidence features.
+        """Decide the weights from the coordinates given by :meth:`points`.
 
         Args:
-            max_conf (Tensor): (B, N) maximum probability, in the compute dtype
-                (float64 for float64 input, float32 otherwise).
-            res_var (Tensor): (B, N) scaled residual variance, same dtype.
+            max_conf (Tensor): (B, N) maximum probability (or its image under
+                :meth:`points`), in the compute dtype (float64 for float64 input,
+                float32 otherwise).
+            res_var (Tensor): (B, N) scaled residual variance (or its image under
+                :meth:`points`), same dtype.
             valid (Tensor): (B, N) bool.
 
         Returns:
             tuple: weight (B, N) of the compute dtype, 0 on invalid pixels,
-            center (B, 2) and center_var (B, 2) of the selected/reliable pixels.
+            center (B, 2) and center_var (B, 2) of the selected/reliable pixels,
+            in the coordinates of :meth:`points`.
         """
 
 

@@ -27,12 +27,15 @@ class ClassStatistics(NamedTuple):
 
 
 class ConfidenceFeatures(NamedTuple):
-    """The per-pixel features of spec section 2, flattened to (B, N), and what the
-    input checks need to know about the probabilities."""
+    """The per-pixel confidence features, flattened to (B, N), and what the input
+    checks need to know about the probabilities."""
 
     max_conf: Tensor  # (B, N) compute dtype
     pseudo_label: Tensor  # (B, N) long
     res_var: Tensor  # (B, N) compute dtype, scaled residual variance
+    # (B, N) compute dtype, sum of the non-max probabilities: 1 - max_conf for
+    # normalised probabilities, without the rounding of max_conf near 1.
+    residual_mass: Tensor
     # (4,) float64: smallest and largest probability, the largest |sum - 1| over
     # valid pixels (-1 when none is valid), and 1 if any probability is NaN.
     summary: Tensor
@@ -61,7 +64,8 @@ def confidence_features(probs: Tensor, valid: Tensor, residual: str = 'reference
                             (stats.max_conf + stats.residual_mass - 1).abs(), -1)
     summary = torch.stack((low, high, sum_error.max(),
                            low.isnan().logical_or(high.isnan()))).double()
-    return ConfidenceFeatures(stats.max_conf, stats.pseudo_label, res_var, summary)
+    return ConfidenceFeatures(stats.max_conf, stats.pseudo_label, res_var,
+                              stats.residual_mass, summary)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -107,7 +111,7 @@ def class_statistics(probs: Tensor) -> ClassStatistics:
 def scaled_residual_variance(stats: ClassStatistics, num_classes: int,
                              residual: str = 'reference', g_alpha: float = 1.0,
                              eps: float = 1e-8) -> Tensor:
-    """The scaled residual variance ``s`` of spec section 2, (B, N).
+    """The scaled residual variance ``s``, (B, N).
 
     With r the residual mass and m = r / (K - 1) the residual mean,
     ``sum_{k != y} (p_k - m)^2 = residual_squares - r^2 / (K - 1)``. ``'exact'``
@@ -115,7 +119,7 @@ def scaled_residual_variance(stats: ClassStatistics, num_classes: int,
     as the authors' released code does. Then
     ``s = g_alpha * (K - 1)^2 / (2 (r + eps)) * v``.
 
-    The spec writes 1 - c for r; the two agree for normalised probabilities. Taking
+    The paper writes 1 - c for r; the two agree for normalised probabilities. Taking
     the measured r keeps ``s`` meaningful for low-precision inputs, where c can round
     to 1 while the other classes keep some mass.
     """

@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import torch
 from mmseg.registry import TASK_UTILS
@@ -8,36 +8,106 @@ from mmseg_csl.ops import cpu_kernels_for
 
 from .base_selector import BaseSelector
 from .cluster_statistics import masked_moments, no_pixel_fallback
+from .confidence_features import ConfidenceFeatures
+
+
+class CSLVariant(NamedTuple):
+    """What distinguishes one released version of CSL's selection.
+
+    Attributes:
+        alpha (float): default width ``a`` of the Gaussian fall-off.
+        eps (float): default stabiliser of the variance scale and of the z-scores.
+        log_points (bool): cluster (log c, -s) instead of (c, s).
+    """
+
+    alpha: float
+    eps: float
+    log_points: bool
 
 
 @TASK_UTILS.register_module()
 class CSLSelector(BaseSelector):
-    """Confidence Separable Learning pseudo-label selection (spec section 2).
+    """Confidence Separable Learning pseudo-label selection.
 
-    Each image's valid pixels are points x = (max confidence, scaled residual
-    variance). A two-way spectral split (the trace-maximisation relaxation of
-    k-means, solved through the 2 x 2 Gram matrix X^T X instead of an N-sized SVD)
-    separates them; the cluster with the higher mean confidence is the reliable one.
-    Pixels on its reliable side (higher confidence or lower residual variance than
-    its centre) get weight 1, the others a Gaussian fall-off
-    ``exp(-z_c^2 / alpha) * exp(-z_s^2 / alpha)`` of their z-scores.
+    From "When Confidence Fails: Revisiting Pseudo-Label Selection in
+    Semi-supervised Semantic Segmentation" (Liu & Liu, ICCV 2025, arXiv
+    2509.16704); ``docs/method.md`` states it formula by formula.
+
+    Each image's valid pixels are points built from their maximum confidence c and
+    scaled residual variance s. A two-way spectral split (the trace-maximisation
+    relaxation of k-means, solved through the 2 x 2 Gram matrix X^T X instead of an
+    N-sized SVD) separates them; of the non-empty clusters, the one with the larger
+    mean of the first coordinate is the reliable one. With (mu, var) its mean and
+    unbiased variance, ``z_1 = (x_1 - mu_1) / sqrt(var_1 + eps)`` and
+    ``z_2 = (mu_2 - x_2) / sqrt(var_2 + eps)``; pixels with ``z_1 > 0`` or
+    ``z_2 > 0`` get weight 1, the others ``exp(-z_1^2 / alpha) * exp(-z_2^2 /
+    alpha)``, invalid pixels 0.
+
+    The authors released two versions whose selection differs; ``variant`` picks
+    one by name (:attr:`VARIANTS`):
+
+    - ``'release'``: the CSL release (masking off). Points (c, s), alpha 2,
+      eps 1e-8: higher confidence or lower residual variance than the reliable
+      centre is reliable.
+    - ``'masking'``: the version with the paper's random masking of reliable
+      pixels. Points (log c, -s), alpha 8, eps 1e-10. The negated second
+      coordinate flips the sense of ``z_2``, so nearly every pixel is reliable
+      (every valid one for K = 2).
+
+    ``selector(probs, valid)`` takes (B, K, H, W) probabilities and (B, H, W)
+    validity (see :class:`BaseSelector`) and returns a :class:`SelectionResult`
+    of (B, H, W) maps and (B, 2) centres. Its ``max_conf`` and ``res_var`` hold c
+    and s for both variants; ``center`` and ``center_var`` are in the variant's
+    point space.
 
     Args:
-        alpha (float): width ``a`` of the Gaussian fall-off (2; 8 in the masking-ON
-            release).
-        eps (float): stabiliser of the variance scale and of the z-scores.
+        variant (str): ``'release'`` (default) or ``'masking'``.
+        alpha (float, optional): width ``a`` of the Gaussian fall-off; None takes
+            the variant's.
+        eps (float, optional): stabiliser of the variance scale
+            ``(K - 1)^2 / (2 (1 - c + eps))`` and of the z-scores; None takes the
+            variant's.
         g_alpha (float): scale of the residual variance.
         residual (str): ``'reference'`` (as the released code) or ``'exact'``.
         use_cpu_kernels (bool): see :class:`BaseSelector`.
     """
 
-    def __init__(self, alpha: float = 2.0, eps: float = 1e-8, g_alpha: float = 1.0,
+    VARIANTS: Dict[str, CSLVariant] = {
+        'release': CSLVariant(alpha=2.0, eps=1e-8, log_points=False),
+        'masking': CSLVariant(alpha=8.0, eps=1e-10, log_points=True),
+    }
+
+    def __init__(self, variant: str = 'release', alpha: Optional[float] = None,
+                 eps: Optional[float] = None, g_alpha: float = 1.0,
                  residual: str = 'reference', use_cpu_kernels: bool = True) -> None:
-        super().__init__(residual=residual, g_alpha=g_alpha, eps=eps,
+        if variant not in self.VARIANTS:
+            raise ValueError(f'variant must be one of {tuple(self.VARIANTS)}, got '
+                             f'{variant!r}')
+        defaults = self.VARIANTS[variant]
+        super().__init__(residual=residual, g_alpha=g_alpha,
+                         eps=defaults.eps if eps is None else eps,
                          use_cpu_kernels=use_cpu_kernels)
-        if alpha <= 0:
-            raise ValueError(f'alpha must be positive, got {alpha}')
-        self.alpha = alpha
+        self.variant = variant
+        self.alpha = defaults.alpha if alpha is None else alpha
+        if self.alpha <= 0:
+            raise ValueError(f'alpha must be positive, got {self.alpha}')
+        self.log_points = defaults.log_points
+
+    def points(self, features: ConfidenceFeatures,
+               valid: Tensor) -> Tuple[Tensor, Tensor]:
+        """The coordinates that the split clusters, (B, N) each: (c, s), or
+        (log c, -s) for the masking variant.
+
+        log c is computed as log(1 - r) from the residual mass r, which keeps the
+        precision that c loses near 1 in float32 (and that the direction of such
+        a point, close to the origin, needs). It reads 0 on invalid pixels, whose
+        probabilities may be anything in [0, 1] (r > 1 included); :meth:`select`
+        ignores them.
+        """
+        if not self.log_points:
+            return super().points(features, valid)
+        log_conf = torch.where(valid, features.residual_mass, 0).neg_().log1p_()
+        return log_conf, features.res_var.neg()
 
     def select(self, max_conf: Tensor, res_var: Tensor,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -53,17 +123,33 @@ class CSLSelector(BaseSelector):
         in_second = spectral_split(conf, var, gram).to(member.dtype)
         first = masked_moments(member - in_second, conf, var, conf_sq, var_sq)
         second = masked_moments(in_second, conf, var, conf_sq, var_sq)
-        pick_second = (second[1][:, :1] > first[1][:, :1])
+        pick_second = reliable_is_second(first[0], first[1], second[0],
+                                         second[1]).unsqueeze(1)
         center = torch.where(pick_second, second[1], first[1])
         center_var = torch.where(pick_second, second[2], first[2])
         center, center_var = no_pixel_fallback(first[0] + second[0], center,
                                                center_var)
         inv_std = (center_var + self.eps).rsqrt()
-        z_conf = (max_conf - center[:, :1]).mul_(inv_std[:, :1])
-        z_var = (center[:, 1:] - res_var).mul_(inv_std[:, 1:])
+        z_conf = (conf - center[:, :1]).mul_(inv_std[:, :1])
+        z_var = (center[:, 1:] - var).mul_(inv_std[:, 1:])
         reliable = (z_conf > 0).logical_or_(z_var > 0)
         weight = z_conf.square_().add_(z_var.square_()).mul_(-1 / self.alpha).exp_()
         return weight.masked_fill_(reliable, 1).mul_(member), center, center_var
+
+
+def reliable_is_second(count_1: Tensor, mean_1: Tensor, count_2: Tensor,
+                       mean_2: Tensor) -> Tensor:
+    """(B,) bool: whether the second cluster is the reliable one, i.e. it is
+    non-empty and the first is empty or has the smaller mean first coordinate
+    (ties keep the first). An empty cluster's mean of 0 would otherwise beat every
+    log-confidence, which is at most 0.
+
+    Args:
+        count_1, count_2 (Tensor): (B,) cluster sizes.
+        mean_1, mean_2 (Tensor): (B, 2) cluster means.
+    """
+    larger = mean_2[:, 0] > mean_1[:, 0]
+    return (count_2 > 0) & ((count_1 == 0) | larger)
 
 
 def spectral_split(conf: Tensor, var: Tensor, gram: Tensor) -> Tensor:

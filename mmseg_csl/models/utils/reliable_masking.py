@@ -8,7 +8,7 @@ from torch import Tensor
 
 @MODELS.register_module()
 class ReliableBlockMasking(nn.Module):
-    """Random block masking of reliable pixels (spec section 4).
+    """Random block masking of reliable pixels (docs/method.md, section 4).
 
     The image is tiled into ``block_size`` x ``block_size`` blocks; each block is
     chosen with probability ``ratio``, and the chosen blocks are intersected with

@@ -1,4 +1,5 @@
-// Fused CPU kernels of the CSL selector (CSL_SPEC.md section 2).
+// Fused CPU kernels of the CSL selector (Liu & Liu, ICCV 2025, arXiv 2509.16704;
+// docs/method.md states the selection formula by formula).
 //
 // The PyTorch implementation in mmseg_csl/models/selectors is the definition and
 // serves every device; these kernels compute the same quantities on CPU tensors in
@@ -71,8 +72,8 @@ CSL_HOT_LOOP void class_pass(const T* __restrict__ probs, int64_t num_classes,
   }
 }
 
-// The scaled residual variance of spec section 2 from the residual mass r and
-// squares q: s = scale * max(q + spread * r^2, 0) / (r + eps).
+// The scaled residual variance from the residual mass r and squares q:
+// s = scale * max(q + spread * r^2, 0) / (r + eps).
 template <typename T>
 CSL_HOT_LOOP void scaled_variance(const T* __restrict__ mass,
                                   const T* __restrict__ squares, int64_t len,
@@ -101,8 +102,9 @@ struct ValueSummary {
 template <typename T>
 ValueSummary features_block(const T* probs, const bool* valid, int64_t num_classes,
                             int64_t stride, int64_t len, bool exact, double g_alpha,
-                            double eps, T* max_conf, int64_t* label, T* res_var) {
-  T mass[kClassBlock], squares[kClassBlock], low[kClassBlock];
+                            double eps, T* max_conf, int64_t* label, T* res_var,
+                            T* mass) {
+  T squares[kClassBlock], low[kClassBlock];
   int32_t arg[kClassBlock];
   class_pass<T>(probs, num_classes, stride, len, max_conf, arg, mass, squares, low);
   const T dof = static_cast<T>(num_classes - 1);
@@ -158,9 +160,9 @@ void check_cpu_batch(const at::Tensor& values, const at::Tensor& valid) {
 }
 
 // Per-pixel confidence features of float32/float64 probabilities (B, K, N).
-// Returns max_conf (B, N), pseudo_label (B, N) long, res_var (B, N) in the input
-// dtype, and a float64 summary [low, high, worst |sum - 1| over valid pixels,
-// has_nan].
+// Returns max_conf (B, N), pseudo_label (B, N) long, res_var and residual_mass
+// (B, N) in the input dtype, and a float64 summary [low, high, worst |sum - 1|
+// over valid pixels, has_nan].
 std::vector<at::Tensor> confidence_features(const at::Tensor& probs_in,
                                             const at::Tensor& valid_in, bool exact,
                                             double g_alpha, double eps) {
@@ -172,6 +174,7 @@ std::vector<at::Tensor> confidence_features(const at::Tensor& probs_in,
   TORCH_CHECK(num_classes >= 2, "need at least 2 classes");
   at::Tensor max_conf = at::empty({batch, num_pixels}, probs.options());
   at::Tensor res_var = at::empty_like(max_conf);
+  at::Tensor residual_mass = at::empty_like(max_conf);
   at::Tensor label = at::empty({batch, num_pixels}, probs.options().dtype(at::kLong));
   ValueSummary total;
   AT_DISPATCH_FLOATING_TYPES(probs.scalar_type(), "confidence_features", [&] {
@@ -179,6 +182,7 @@ std::vector<at::Tensor> confidence_features(const at::Tensor& probs_in,
     const bool* mask = valid.data_ptr<bool>();
     scalar_t* conf = max_conf.data_ptr<scalar_t>();
     scalar_t* var = res_var.data_ptr<scalar_t>();
+    scalar_t* mass = residual_mass.data_ptr<scalar_t>();
     int64_t* arg = label.data_ptr<int64_t>();
     const auto summaries = for_pixel_blocks<ValueSummary>(
         batch, num_pixels, kClassBlock, [&](int64_t b, int64_t start, int64_t end) {
@@ -186,14 +190,14 @@ std::vector<at::Tensor> confidence_features(const at::Tensor& probs_in,
           return features_block<scalar_t>(
               source + b * num_classes * num_pixels + start, mask + at, num_classes,
               num_pixels, end - start, exact, g_alpha, eps, conf + at, arg + at,
-              var + at);
+              var + at, mass + at);
         });
     for (const auto& summary : summaries) total.merge(summary);
   });
   at::Tensor summary = at::tensor(
       {total.low, total.high, total.worst_sum_error, total.has_nan ? 1.0 : 0.0},
       at::TensorOptions().dtype(at::kDouble));
-  return {max_conf, label, res_var, summary};
+  return {max_conf, label, res_var, residual_mass, summary};
 }
 
 // Sums over some pixels of one image, in float64.
@@ -267,23 +271,32 @@ CSL_HOT_LOOP Sums<5> second_cluster_sums(const T* __restrict__ conf,
   return sums;
 }
 
-// Weights of spec section 2 for one image's pixels, given the reliable cluster's
-// centre and inverse standard deviations: 1 on the reliable side, the Gaussian
-// fall-off elsewhere, 0 on invalid pixels.
+// Weights of one image's pixels, given the reliable cluster's centre and inverse
+// standard deviations: 1 on the reliable side, the Gaussian fall-off elsewhere,
+// 0 on invalid pixels. The pixels that need exp are gathered first, without a
+// branch: whether a pixel needs it follows no pattern a branch predictor learns.
 template <typename T>
-void boundary_weights(const T* conf, const T* var, const bool* valid, int64_t len,
-                      T mu_c, T mu_s, T inv_c, T inv_s, T inverse_alpha, T* out) {
+CSL_HOT_LOOP void boundary_weights(const T* __restrict__ conf, const T* __restrict__ var,
+                                   const bool* __restrict__ valid, int64_t len, T mu_c,
+                                   T mu_s, T inv_c, T inv_s, T inverse_alpha,
+                                   T* __restrict__ out) {
+  std::vector<int32_t> index(len);
+  std::vector<T> exponent(len);
+  int64_t count = 0;
   for (int64_t i = 0; i < len; ++i) {
     const T z_c = (conf[i] - mu_c) * inv_c;
     const T z_s = (mu_s - var[i]) * inv_s;
-    out[i] = !valid[i]                ? T(0)
-             : (z_c > 0 || z_s > 0)   ? T(1)
-                                      : std::exp(-(z_c * z_c + z_s * z_s) * inverse_alpha);
+    out[i] = T(valid[i]);
+    index[count] = static_cast<int32_t>(i);
+    exponent[count] = -(z_c * z_c + z_s * z_s) * inverse_alpha;
+    count += valid[i] & !((z_c > 0) | (z_s > 0));
   }
+  for (int64_t j = 0; j < count; ++j) out[index[j]] = std::exp(exponent[j]);
 }
 
-// CSL weights from (B, N) features (CSLSelector.select): the spectral split of
-// each image, its clusters' moments, the reliable cluster's boundary.
+// CSL weights from (B, N) points (CSLSelector.select): the spectral split of
+// each image, its clusters' moments, the reliable cluster's boundary. The points
+// are the selector's variant's, (c, s) or (log c, -s); invalid ones are ignored.
 // Returns weight (B, N), center (B, 2) and center_var (B, 2).
 std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
                                     const at::Tensor& res_var_in,
@@ -341,7 +354,8 @@ std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
         clusters[0][t] = totals[b].value[t] - second.value[t];
         clusters[1][t] = second.value[t];
       }
-      // The reliable cluster has the larger mean confidence; an image without
+      // The reliable cluster is the non-empty one with the larger mean first
+      // coordinate, as reliable_is_second in csl_selector.py; an image without
       // valid pixels gets mean (1, 0) and variance (1, 1), as the released code.
       double mean[2][2], variance[2][2];
       for (int j = 0; j < 2; ++j) {
@@ -354,7 +368,9 @@ std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
               0.0);
         }
       }
-      const int reliable = mean[1][0] > mean[0][0] ? 1 : 0;
+      const bool second_wins = clusters[1][0] > 0 &&
+                               (clusters[0][0] == 0 || mean[1][0] > mean[0][0]);
+      const int reliable = second_wins ? 1 : 0;
       const bool empty = totals[b].value[0] == 0;
       for (int f = 0; f < 2; ++f) {
         centers[2 * b + f] = empty ? (f == 0 ? 1 : 0) : mean[reliable][f];
@@ -383,10 +399,11 @@ std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "Fused CPU kernels of the CSL pseudo-label selector";
   m.def("confidence_features", &confidence_features,
-        "max_conf, pseudo_label, res_var and a value summary of (B, K, N) probabilities",
+        "max_conf, pseudo_label, res_var, residual_mass and a value summary of (B, K, N) "
+        "probabilities",
         py::arg("probs"), py::arg("valid"), py::arg("exact"), py::arg("g_alpha"),
         py::arg("eps"));
-  m.def("csl_weights", &csl_weights, "CSL weights, center and center_var from (B, N) features",
+  m.def("csl_weights", &csl_weights, "CSL weights, center and center_var from (B, N) points",
         py::arg("max_conf"), py::arg("res_var"), py::arg("valid"), py::arg("alpha"),
         py::arg("eps"));
 }

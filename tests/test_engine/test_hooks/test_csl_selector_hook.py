@@ -16,8 +16,7 @@ from mmseg_csl.engine.hooks.csl_selector_hook import (
     plot_selection,
     selection_statistics,
 )
-from mmseg_csl.models.segmentors import SelectionRecord
-from mmseg_csl.models.selectors import SelectionResult
+from mmseg_csl.models.selectors import SelectionRecord, SelectionResult
 from tests.semi_utils import semi_runner, semi_segmentor_cfg, tiny_segmentor_cfg
 
 STATISTICS = {
@@ -70,6 +69,18 @@ def test_statistics_of_a_handmade_record():
     assert stats.keys() == expected.keys()
     for name, value in expected.items():
         assert stats[name] == pytest.approx(value), name
+
+
+def test_masking_version_centre_is_reported_as_its_boundary_point():
+    record = handmade_record()
+    record.result.log_points = True
+    record.result.center = torch.tensor([[-0.1, -0.2], [-0.3, -0.4]])
+    stats = selection_statistics(record, threshold=0.95)
+
+    conf = (np.exp(-0.1) + np.exp(-0.3)) / 2
+    assert stats['center_conf'] == pytest.approx(conf)
+    assert stats['center_res_var'] == pytest.approx(0.3)
+    assert plot_selection(record, max_points=100).ndim == 3
 
 
 def test_statistics_over_empty_sets_are_left_out():

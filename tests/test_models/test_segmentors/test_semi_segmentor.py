@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 
 import mmseg_csl  # noqa: F401
 from mmseg_csl.models.selectors import ThresholdSelector
+from mmseg_csl.models.utils import running_stat_buffers
 from tests.semi_utils import make_semi_batch, semi_segmentor_cfg, tiny_segmentor_cfg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
@@ -127,48 +128,62 @@ def _strong_views(feature_calls, num_u):
     return strong[:num_u], strong[num_u:]
 
 
-def test_masked_view_masks_reliable_pixels_and_skips_cutmix(monkeypatch):
-    model = build(cutmix={'prob': 1.0})
+def test_masked_view_masks_reliable_pixels_and_is_never_mixed(monkeypatch):
+    model = build(cutmix={'views': ('strong1', ), 'prob': 1.0})
     features = record(monkeypatch, model.segmentor, 'extract_feat')
     loss_calls = record(monkeypatch, model.unsup_loss, 'forward')
     batch = make_semi_batch(masked_views=[False, True, False, False])
     model.loss(**batch)
 
     original = batch['inputs']['unsup_strong2']
-    _, strong2 = _strong_views(features, 2)
+    strong1, strong2 = _strong_views(features, 2)
     selection = model.last_selection.result
     zeros = (strong2[1] == 0).all(dim=0)
     assert zeros.any()
     assert torch.equal(zeros, (strong2[1] != original[1]).any(dim=0))
     assert not (zeros & ~selection.reliable[1]).any()
-    # The masked view is trained toward its own, un-mixed targets.
+    # Neither second strong view is mixed: the unmasked one is untouched and
+    # both are trained toward their own, un-mixed targets.
+    assert torch.equal(strong2[0], original[0])
     label, weight, _ = loss_calls.args[1][1:]
-    assert torch.equal(label[1], selection.pseudo_label[1])
-    assert torch.equal(weight[1], selection.weight[1])
-    # The other view got a CutMix box instead of a mask.
-    pasted = (strong2[0] != original[0]).any(dim=0)
-    assert pasted.any() and not (strong2[0] == 0).all(dim=0).any()
-    assert torch.equal(strong2[0][:, pasted], original[2][:, pasted])
+    assert torch.equal(label, selection.pseudo_label)
+    assert torch.equal(weight, selection.weight)
+    # The first strong view got its CutMix boxes.
+    for index in range(2):
+        pasted = (strong1[index] != batch['inputs']['unsup_strong1'][index])
+        assert pasted.any()
 
 
-def test_masking_disabled_ignores_masked_view_flags(monkeypatch):
-    model = build(
-        cutmix={'prob': 1.0}, masking={'enabled': False, 'block_size': 8})
+def test_masked_views_with_a_mixed_second_view_are_refused():
+    model = build(cutmix={'views': ('strong1', 'strong2')})
+    with pytest.raises(ValueError, match=r"cutmix.views=\('strong1',\)"):
+        model.loss(**make_semi_batch(masked_views=[True, False, False, False]))
+
+
+def test_masked_views_in_the_first_strong_branch_are_refused():
+    model = build(cutmix={'views': ('strong1', )})
+    batch = make_semi_batch()
+    batch['data_samples']['unsup_strong1'][0].set_metainfo(
+        {'masked_view': True})
+    with pytest.raises(ValueError, match="'unsup_strong1' holds masked-view samples"):
+        model.loss(**batch)
+
+
+@pytest.mark.parametrize('views', [(), ('strong1', ), ('strong2', ),
+                                   ('strong1', 'strong2')])
+def test_cutmix_reaches_exactly_the_named_views(monkeypatch, views):
+    model = build(cutmix={'views': views, 'prob': 1.0})
     features = record(monkeypatch, model.segmentor, 'extract_feat')
-    batch = make_semi_batch(masked_views=[True, True, False, False])
+    batch = make_semi_batch()
     model.loss(**batch)
 
-    original = batch['inputs']['unsup_strong2']
-    _, strong2 = _strong_views(features, 2)
-    for index in range(2):
-        pasted = (strong2[index] != original[index]).any(dim=0)
-        assert pasted.any()
-        assert torch.equal(strong2[index][:, pasted],
-                           original[2 + index][:, pasted])
+    for name, view in zip(('strong1', 'strong2'), _strong_views(features, 2)):
+        original = batch['inputs'][f'unsup_{name}'][:2]
+        assert torch.equal(view, original) == (name not in views)
 
 
 def test_cutmix_pastes_source_views_with_their_targets(monkeypatch):
-    model = build(cutmix={'prob': 1.0}, masking={'enabled': False})
+    model = build(cutmix={'prob': 1.0})
     features = record(monkeypatch, model.segmentor, 'extract_feat')
     selections = Recorder(model.selector)
     model.selector = selections
@@ -394,3 +409,66 @@ def test_converter_refuses_a_checkpoint_without_teacher():
     with pytest.raises(ValueError, match='teacher'):
         converter.convert({'state_dict': state_dict}, use_teacher=True)
 
+
+
+def _buffers(model):
+    return [buffer.clone() for buffer in running_stat_buffers(model.segmentor)]
+
+
+@pytest.mark.parametrize('mode', ['weak_forward', 'unimatch'])
+def test_running_statistics_come_from_the_weak_forward_in_the_authors_mode(
+        monkeypatch, mode):
+    model = build(bn_running_stats=mode)
+    after_labeled = []
+    supervised_loss = model.supervised_loss
+
+    # The auxiliary head runs on the labeled features in the supervised loss.
+    def supervised_loss_then_snapshot(*args):
+        losses = supervised_loss(*args)
+        after_labeled.append(_buffers(model))
+        return losses
+
+    monkeypatch.setattr(model, 'supervised_loss', supervised_loss_then_snapshot)
+    before = _buffers(model)
+    losses = model.loss(**make_semi_batch())
+    model.parse_losses(losses)[0].backward()
+
+    assert any(not torch.equal(a, b) for a, b in zip(before, after_labeled[0]))
+    kept = all(
+        torch.equal(a, b) for a, b in zip(after_labeled[0], _buffers(model)))
+    assert kept == (mode == 'weak_forward')
+
+
+@pytest.mark.parametrize('mode, source_in_train_mode', [('weak_forward', True),
+                                                        ('unimatch', False)])
+def test_cutmix_sources_are_predicted_in_the_mode_of_the_reference(
+        mode, source_in_train_mode):
+    model = build(bn_running_stats=mode)
+    modes = []
+    model.segmentor.backbone.register_forward_pre_hook(
+        lambda module, args: modes.append(module.training))
+    model.loss(**make_semi_batch())
+
+    # [x; u_w], then u', then both strong views.
+    assert modes == [True, source_in_train_mode, True]
+
+
+def test_supervised_loss_is_the_mean_over_labeled_pixels(monkeypatch):
+    cfg = semi_segmentor_cfg()
+    cfg.segmentor.decode_head.loss_decode['avg_non_ignore'] = True
+    torch.manual_seed(0)
+    model = MODELS.build(cfg).train()
+    decode = record(monkeypatch, model.segmentor.decode_head, 'forward')
+    batch = make_semi_batch()
+    samples = batch['data_samples']['sup']
+    samples[0].gt_sem_seg.data[:, :10] = 255
+    samples[1].gt_sem_seg.data[:, :, 5:] = 255
+    gt = torch.cat([sample.gt_sem_seg.data for sample in samples])
+    losses = model.loss(**batch)
+
+    logits = F.interpolate(decode.results[0][:2], size=gt.shape[1:],
+                           mode='bilinear', align_corners=False)
+    labeled = gt != 255
+    per_pixel = F.cross_entropy(logits, gt.clamp(max=2), reduction='none')
+    expected = 0.5 * per_pixel[labeled].sum() / labeled.sum()
+    assert torch.allclose(losses['sup.decode.loss_ce'], expected, rtol=1e-5)

@@ -10,9 +10,16 @@ from mmseg_csl import CSLSelector, ThresholdSelector
 from tests.reference_csl import reference_csl
 
 SHARED = osp.join(osp.dirname(__file__), '..', '..', '..', '..', 'shared')
-VECTORS = sorted(glob.glob(osp.join(SHARED, 'testvectors', 'csl_selection', '*.npz')))
+# The released code's outputs for each variant, float64.
+VECTOR_FOLDERS = {'release': 'csl_selection', 'masking': 'csl_selection_masking'}
+VECTORS = [
+    pytest.param(variant, path, id=f'{variant}-{osp.basename(path)}')
+    for variant, folder in VECTOR_FOLDERS.items()
+    for path in sorted(glob.glob(osp.join(SHARED, 'testvectors', folder, '*.npz')))
+]
 needs_vectors = pytest.mark.skipif(
     not VECTORS, reason=f'no test vectors under {osp.abspath(SHARED)}')
+VARIANTS = tuple(CSLSelector.VARIANTS)
 
 
 @pytest.fixture(autouse=True, params=['cpu_kernels', 'pytorch'])
@@ -41,17 +48,24 @@ def random_probs(batch=2, classes=5, height=12, width=10, scale=3.0, seed=0,
     return logits.softmax(dim=1).to(dtype)
 
 
+def points(result, variant):
+    """The clustered coordinates of a result, as the test vectors store them."""
+    if variant == 'masking':
+        return result.max_conf.log(), -result.res_var
+    return result.max_conf, result.res_var
+
+
 @needs_vectors
-@pytest.mark.parametrize('path', VECTORS, ids=osp.basename)
-def test_matches_released_code_float64(path):
+@pytest.mark.parametrize('variant, path', VECTORS)
+def test_matches_released_code_float64(variant, path):
     probs, valid, expected = load_vectors(path)
-    result = CSLSelector()(probs, valid)
+    result = CSLSelector(variant=variant)(probs, valid)
     keep = valid.numpy()
     np.testing.assert_allclose(result.weight.numpy(), expected['weight'], atol=1e-6,
                                rtol=0)
-    for name in ('max_conf', 'res_var'):
-        np.testing.assert_allclose(getattr(result, name).numpy()[keep],
-                                   expected[name][keep], atol=1e-6, rtol=0)
+    for name, value in zip(('max_conf', 'res_var'), points(result, variant)):
+        np.testing.assert_allclose(value.numpy()[keep], expected[name][keep],
+                                   atol=1e-6, rtol=0)
     for name in ('center', 'center_var'):
         np.testing.assert_allclose(getattr(result, name).numpy(), expected[name],
                                    atol=1e-6, rtol=0)
@@ -61,23 +75,24 @@ def test_matches_released_code_float64(path):
 
 @needs_vectors
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize('path', VECTORS, ids=osp.basename)
-def test_low_precision_inputs_agree_on_reliable_mask(path, dtype):
+@pytest.mark.parametrize('variant, path', VECTORS)
+def test_low_precision_inputs_agree_on_reliable_mask(variant, path, dtype):
     probs, valid, _ = load_vectors(path)
-    exact = CSLSelector()(probs, valid)
-    low = CSLSelector()(probs.to(dtype), valid)
+    exact = CSLSelector(variant=variant)(probs, valid)
+    low = CSLSelector(variant=variant)(probs.to(dtype), valid)
     assert low.weight.dtype == torch.float32
     agreement = (low.reliable == exact.reliable)[valid].double().mean().item()
     assert agreement >= 0.999
     assert torch.isfinite(low.weight).all()
 
 
+@pytest.mark.parametrize('variant, alpha', [('release', 8.0), ('masking', None)])
 @pytest.mark.parametrize('seed', range(4))
-def test_matches_per_image_reference_on_random_inputs(seed):
+def test_matches_per_image_reference_on_random_inputs(seed, variant, alpha):
     probs = random_probs(batch=3, classes=7, seed=seed, scale=1.0 + seed)
     valid = torch.rand(3, 12, 10, generator=torch.Generator().manual_seed(seed)) > 0.2
-    result = CSLSelector(alpha=8.0)(probs, valid)
-    expected = reference_csl(probs, valid, alpha=8.0)
+    result = CSLSelector(variant=variant, alpha=alpha)(probs, valid)
+    expected = reference_csl(probs, valid, variant=variant, alpha=alpha)
     for name, value in expected.items():
         ours = getattr(result, name)
         if ours.dim() == 3:
@@ -121,11 +136,12 @@ def test_ties_take_first_class_and_count_as_residual():
     assert torch.isfinite(result.weight).all()
 
 
-def test_no_valid_pixel_gives_zero_weights_and_default_centre():
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_no_valid_pixel_gives_zero_weights_and_default_centre(variant):
     probs = random_probs()
     valid = torch.zeros(2, 12, 10, dtype=torch.bool)
     valid[1, :3] = True
-    result = CSLSelector()(probs, valid)
+    result = CSLSelector(variant=variant)(probs, valid)
     assert (result.weight[0] == 0).all() and not result.reliable[0].any()
     torch.testing.assert_close(result.center[0], torch.tensor([1.0, 0.0],
                                                               dtype=torch.float64))
@@ -133,8 +149,9 @@ def test_no_valid_pixel_gives_zero_weights_and_default_centre():
     assert result.weight[1].sum() > 0
 
 
+@pytest.mark.parametrize('variant', VARIANTS)
 @pytest.mark.parametrize('case', ['identical', 'single', 'two_points'])
-def test_degenerate_images_give_finite_weights(case):
+def test_degenerate_images_give_finite_weights(case, variant):
     probs = random_probs(batch=1)
     valid = torch.ones(1, 12, 10, dtype=torch.bool)
     if case == 'identical':
@@ -145,13 +162,63 @@ def test_degenerate_images_give_finite_weights(case):
     else:
         valid[:] = False
         valid[0, 0, 0] = valid[0, 1, 1] = True
-    result = CSLSelector()(probs, valid)
+    result = CSLSelector(variant=variant)(probs, valid)
     assert torch.isfinite(result.weight).all()
     assert ((result.weight >= 0) & (result.weight <= 1)).all()
     assert (result.weight[~valid] == 0).all()
     assert torch.isfinite(result.center).all()
     assert torch.isfinite(result.center_var).all()
     assert result.reliable.any()
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_empty_cluster_is_never_reliable(variant):
+    # Identical pixels are one point: the split leaves a cluster empty. Its mean
+    # of 0 must not be taken for the reliable centre (it would beat log c < 0).
+    probs = random_probs(batch=2)
+    probs[:] = probs[:, :, :1, :1]
+    valid = torch.ones(2, 12, 10, dtype=torch.bool)
+    valid[1, :, 3:] = False
+    result = CSLSelector(variant=variant)(probs, valid)
+    conf, var = points(result, variant)
+    expected = torch.stack((conf[:, 0, 0], var[:, 0, 0]), dim=1)
+    torch.testing.assert_close(result.center, expected)
+    assert (result.center_var.abs() < 1e-12).all()
+    assert torch.equal(result.reliable, valid)
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_invalid_pixels_may_hold_zero_probabilities(variant):
+    probs = random_probs(batch=2, classes=6)
+    valid = torch.rand(2, 12, 10, generator=torch.Generator().manual_seed(3)) > 0.3
+    zeroed = probs.masked_fill(~valid.unsqueeze(1), 0)
+    selector = CSLSelector(variant=variant)
+    result, expected = selector(zeroed, valid), selector(probs, valid)
+    for name in ('weight', 'center', 'center_var'):
+        value = getattr(result, name)
+        assert torch.isfinite(value).all(), name
+        torch.testing.assert_close(value, getattr(expected, name), msg=name)
+    assert (result.weight[~valid] == 0).all()
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_masking_variant_with_two_classes_trusts_every_valid_pixel(seed):
+    probs = random_probs(batch=3, classes=2, height=20, width=30, seed=seed,
+                         scale=1.0 + 2 * seed)
+    valid = torch.rand(3, 20, 30, generator=torch.Generator().manual_seed(seed)) > 0.1
+    result = CSLSelector(variant='masking')(probs, valid)
+    assert torch.equal(result.reliable, valid)
+    assert torch.equal(result.weight, valid.double())
+    # Not so with the release's features: the split leaves pixels to fall off.
+    assert not CSLSelector()(probs, valid).reliable[valid].all()
+
+
+def test_variant_sets_defaults_and_explicit_values_win():
+    release, masking = CSLSelector(), CSLSelector(variant='masking')
+    assert (release.variant, release.alpha, release.eps) == ('release', 2.0, 1e-8)
+    assert (masking.variant, masking.alpha, masking.eps) == ('masking', 8.0, 1e-10)
+    custom = CSLSelector(variant='masking', alpha=3.0, eps=1e-6)
+    assert (custom.alpha, custom.eps) == (3.0, 1e-6)
 
 
 def test_zero_variance_cluster_stays_finite():
@@ -218,6 +285,10 @@ def test_bad_parameters_raise():
         CSLSelector(residual='median')
     with pytest.raises(ValueError, match='alpha'):
         CSLSelector(alpha=0)
+    with pytest.raises(ValueError, match=r"\('release', 'masking'\), got 'masked'"):
+        CSLSelector(variant='masked')
+    with pytest.raises(ValueError, match='eps'):
+        CSLSelector(variant='masking', eps=0)
     with pytest.raises(ValueError, match='threshold'):
         ThresholdSelector(threshold=1.5)
 
@@ -242,8 +313,10 @@ def test_threshold_selector_with_nothing_selected_is_finite():
     torch.testing.assert_close(result.center, torch.tensor([[1.0, 0.0]]))
 
 
-@pytest.mark.parametrize('name', ['CSLSelector', 'ThresholdSelector'])
-def test_selectors_are_registered(name):
-    selector = TASK_UTILS.build(dict(type=name))
+@pytest.mark.parametrize('cfg', [dict(type='CSLSelector'),
+                                 dict(type='CSLSelector', variant='masking'),
+                                 dict(type='ThresholdSelector')], ids=str)
+def test_selectors_are_registered(cfg):
+    selector = TASK_UTILS.build(cfg)
     result = selector(random_probs(dtype=torch.float32))
     assert result.weight.shape == (2, 12, 10)

@@ -1,7 +1,7 @@
-# CSL without masking (a = 2) on CamVid, split 1/8:
-# 46 labeled frames of the 367, the other 321 unlabeled.
-_base_ = '../_base_/benchmarks/camvid_csl-nomask.py'
-split = _base_.splits_dir + '/1_8'
+# The masking version of CSL on COCO (81 classes):
+# 232 labeled images of 118287, the other 118055 unlabeled.
+_base_ = '../_base_/benchmarks/coco_object_csl-masking.py'
+split = 'splits/1_512'
 train_dataloader = dict(
     dataset=dict(datasets=[
         dict(_base_.labeled_dataset, ann_file=f'{split}/labeled.txt'),

@@ -1,7 +1,7 @@
-# CSL without masking (a = 2) on CamVid, split 1/4:
-# 92 labeled frames of the 367, the other 275 unlabeled.
-_base_ = '../_base_/benchmarks/camvid_csl-nomask.py'
-split = _base_.splits_dir + '/1_4'
+# The masking version of CSL on Cityscapes:
+# 1488 labeled images of 2975, the other 1487 unlabeled.
+_base_ = '../_base_/benchmarks/cityscapes_csl-masking.py'
+split = 'splits/1_2'
 train_dataloader = dict(
     dataset=dict(datasets=[
         dict(_base_.labeled_dataset, ann_file=f'{split}/labeled.txt'),

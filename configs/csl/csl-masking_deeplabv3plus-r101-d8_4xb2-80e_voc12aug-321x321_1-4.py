@@ -1,6 +1,6 @@
-# CSL without random masking (a = 2) on Pascal VOC 2012, blended split:
+# The masking version of CSL on Pascal VOC 2012, blended split:
 # 2646 labeled images of the 10582 augmented set, the other 7936 unlabeled.
-_base_ = '../_base_/benchmarks/voc12_csl-nomask.py'
+_base_ = '../_base_/benchmarks/voc12_csl-masking.py'
 split = 'splits/1_4'
 train_dataloader = dict(
     dataset=dict(datasets=[
