@@ -21,7 +21,7 @@ import traceback
 
 from mmengine.config import DictAction
 
-# Importing mmseg_csl registers it, `mmseg_csl::` paths and safe checkpoint loading.
+# Importing mmseg_csl registers its components and `mmseg_csl::` paths.
 from mmseg_csl.engine import dry_run, load_config, prepare_dry_run
 
 

@@ -3,7 +3,8 @@
 
 The arguments of MMSegmentation's ``tools/test.py``. ``mmseg_csl`` is imported
 first: its components are registered, ``mmseg_csl::`` config paths resolve and
-the checkpoint loads weights-only. With a launcher and no GPU, the run is
+the checkpoint loads weights-only (``SafeCheckpointLoadingHook``, added to
+configs without it). With a launcher and no GPU, the run is
 distributed on CPU with the gloo backend.
 """
 import argparse
@@ -14,8 +15,12 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-# Importing mmseg_csl registers it, `mmseg_csl::` paths and safe checkpoint loading.
-from mmseg_csl.engine import close_distributed, setup_cpu_distributed
+# Importing mmseg_csl registers its components and `mmseg_csl::` paths.
+from mmseg_csl.engine import (
+    add_safe_checkpoint_loading,
+    close_distributed,
+    setup_cpu_distributed,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -106,6 +111,7 @@ def main() -> None:
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
 
+    add_safe_checkpoint_loading(cfg)
     runner = Runner.from_cfg(cfg)
     runner.test()
     del runner

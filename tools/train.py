@@ -2,8 +2,9 @@
 
 The arguments of MMSegmentation's ``tools/train.py``, plus ``--auto-scale-lr``.
 ``mmseg_csl`` is imported first: its components are registered, ``mmseg_csl::``
-config paths resolve and checkpoints load weights-only. With a launcher and
-no GPU, the run is distributed on CPU with the gloo backend.
+config paths resolve, and the run loads checkpoints weights-only
+(``SafeCheckpointLoadingHook``, added to configs without it). With a launcher
+and no GPU, the run is distributed on CPU with the gloo backend.
 """
 import argparse
 import logging
@@ -16,8 +17,12 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
-# Importing mmseg_csl registers it, `mmseg_csl::` paths and safe checkpoint loading.
-from mmseg_csl.engine import close_distributed, setup_cpu_distributed
+# Importing mmseg_csl registers its components and `mmseg_csl::` paths.
+from mmseg_csl.engine import (
+    add_safe_checkpoint_loading,
+    close_distributed,
+    setup_cpu_distributed,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -106,6 +111,7 @@ def main() -> None:
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
 
+    add_safe_checkpoint_loading(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
     del runner

@@ -39,6 +39,7 @@ from mmengine.runner import load_checkpoint
 from mmseg.registry import DATASETS, MODELS, TASK_UTILS
 
 import mmseg_csl  # noqa: F401  (registers the package's components)
+from mmseg_csl.engine import safe_checkpoint_loading
 from mmseg_csl.engine.hooks.csl_selector_hook import plot_selection
 from mmseg_csl.models.selectors import SelectionRecord
 
@@ -186,7 +187,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         os.makedirs(args.plot_dir, exist_ok=True)
     results = {}
     for checkpoint in args.checkpoints:
-        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+        with safe_checkpoint_loading():
+            load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
         name = osp.splitext(osp.basename(checkpoint))[0]
         plot_file = (osp.join(args.plot_dir, f'selection_scatter_{name}.png')
                      if args.plot_dir else None)

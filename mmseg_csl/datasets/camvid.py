@@ -1,9 +1,11 @@
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from .empty_dataset_check import NonEmptyDatasetMixin
+
 
 @DATASETS.register_module()
-class CamVidDataset(BaseSegDataset):
+class CamVidDataset(NonEmptyDatasetMixin, BaseSegDataset):
     """CamVid in the 11-class version of SegNet (Brostow et al., 2009).
 
     Layout: ``img_dir/{train,val,test}/*.jpg`` and ``ann_dir/{split}/*.png``

@@ -3,6 +3,8 @@ from typing import List
 from mmseg.datasets import BaseSegDataset, COCOStuffDataset
 from mmseg.registry import DATASETS
 
+from .empty_dataset_check import NonEmptyDatasetMixin
+
 
 def _voc_style_palette(num_classes: int) -> List[List[int]]:
     """Pascal VOC's colour map for ``num_classes`` ids: bit k of an id goes to
@@ -18,7 +20,7 @@ def _voc_style_palette(num_classes: int) -> List[List[int]]:
 
 
 @DATASETS.register_module()
-class COCOObjectDataset(BaseSegDataset):
+class COCOObjectDataset(NonEmptyDatasetMixin, BaseSegDataset):
     """COCO as a semantic segmentation set of 81 classes: background and the
     80 object ("thing") categories, in COCO's category order (1 = person).
 

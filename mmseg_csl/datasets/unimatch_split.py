@@ -6,11 +6,13 @@ from mmengine.fileio import exists, join_path
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from .empty_dataset_check import NonEmptyDatasetMixin
+
 MAX_LISTED = 5
 
 
 @DATASETS.register_module()
-class UniMatchSplitDataset(BaseSegDataset):
+class UniMatchSplitDataset(NonEmptyDatasetMixin, BaseSegDataset):
     """The samples a split file lists, in any folder layout (VOC, Cityscapes,
     COCO, ...); checked to exist before training starts.
 

@@ -1,16 +1,24 @@
-"""Safe loading of mmengine checkpoints with PyTorch >= 2.6.
+"""Safe loading of mmengine checkpoints with PyTorch >= 2.6, for the runs that
+ask for it.
 
 Since PyTorch 2.6, ``torch.load`` unpickles with ``weights_only=True`` by default:
 only tensors, plain containers and allow-listed globals. Checkpoints of mmengine
 0.10 also hold the message hub (``HistoryBuffer`` objects with numpy arrays and
-scalars), so resuming fails. :func:`setup_safe_checkpoint_loading` allow-lists
-exactly what those checkpoints need and replaces mmengine's local-file loader
-with one that always unpickles weights-only and refuses any other file with an
-error that names the file, the offending globals and how to proceed.
+scalars), so mmengine's ``--resume`` fails. :func:`load_from_local` loads a local
+file weights-only with exactly the globals those checkpoints need allowed
+(:func:`safe_checkpoint_globals`), and refuses any other file with an error that
+names the file, the offending globals and how to proceed.
+
+Nothing here changes mmengine or PyTorch for the whole process. A run opts in:
+``SafeCheckpointLoadingHook`` (in the ``default_hooks`` of this package's
+configs; ``tools/train.py`` and ``tools/test.py`` add it to any config) makes
+its runner load checkpoints this way, and a script wraps its own loading in
+:func:`safe_checkpoint_loading`.
 """
+import contextlib
 import os.path as osp
 import pickle
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -75,10 +83,12 @@ def safe_checkpoint_globals() -> List[SafeGlobal]:
 
 def load_from_local(filename: str,
                     map_location: Optional[Union[str, Callable]] = None) -> Any:
-    """Load a local checkpoint file with ``torch.load(weights_only=True)``.
+    """Load a local checkpoint file with ``torch.load(weights_only=True)``,
+    :func:`safe_checkpoint_globals` allowed for this call only.
 
-    Replaces mmengine's loader of the same name for paths without a scheme
-    prefix (see :func:`setup_safe_checkpoint_loading`).
+    The loader of mmengine's ``CheckpointLoader`` for paths without a scheme
+    prefix inside :func:`safe_checkpoint_loading`. Needs PyTorch >= 2.5
+    (``torch.serialization.safe_globals``).
 
     Raises:
         FileNotFoundError: ``filename`` is not a file.
@@ -89,7 +99,8 @@ def load_from_local(filename: str,
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(safe_checkpoint_globals()):
+            return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise pickle.UnpicklingError(refusal_message(filename)) from error
 
@@ -115,15 +126,31 @@ def refusal_message(filename: str) -> str:
         'class with torch.serialization.add_safe_globals([...]) before loading.')
 
 
-def setup_safe_checkpoint_loading() -> None:
-    """Allow-list :func:`safe_checkpoint_globals` for weights-only loading and
-    register :func:`load_from_local` as mmengine's loader for local files.
+def needs_safe_loading() -> bool:
+    """Whether ``torch.load`` is weights-only by default (PyTorch >= 2.6), so
+    that mmengine's own loader refuses its checkpoints."""
+    return digit_version(torch.__version__) >= digit_version('2.6.0')
 
-    Runs on ``import mmseg_csl``; calling it again changes nothing. Does
-    nothing with PyTorch < 2.6, whose ``torch.load`` is not weights-only by
-    default (and which may lack ``add_safe_globals``).
+
+@contextlib.contextmanager
+def safe_checkpoint_loading() -> Iterator[None]:
+    """Within the block, mmengine loads local checkpoint files with
+    :func:`load_from_local`; the loader it had before comes back on leaving.
+
+    Other schemes (``open-mmlab://``, ``https://``...) keep their loaders.
+    With PyTorch < 2.6, whose ``torch.load`` is not weights-only by default,
+    nothing changes. Example::
+
+        with safe_checkpoint_loading():
+            load_checkpoint(model, 'work_dirs/x/iter_720.pth', map_location='cpu')
     """
-    if digit_version(torch.__version__) < digit_version('2.6.0'):
+    if not needs_safe_loading():
+        yield
         return
-    torch.serialization.add_safe_globals(safe_checkpoint_globals())
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    schemes = CheckpointLoader._schemes
+    previous = schemes['']
+    schemes[''] = load_from_local
+    try:
+        yield
+    finally:
+        schemes[''] = previous

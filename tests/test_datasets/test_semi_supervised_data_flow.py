@@ -23,13 +23,13 @@ PACK = {
                   'reduce_zero_label', 'masked_view')
 }
 STRONG = [
-    {'type': 'ColorJitter', 'brightness': 0.5, 'contrast': 0.5,
+    {'type': 'TorchvisionColorJitter', 'brightness': 0.5, 'contrast': 0.5,
      'saturation': 0.5, 'hue': 0.25, 'prob': 0.8},
-    {'type': 'RandomGrayscale', 'prob': 0.2},
+    {'type': 'TorchvisionRandomGrayscale', 'prob': 0.2},
     {'type': 'RandomGaussianBlur', 'sigma_range': (0.1, 2.0), 'prob': 0.5},
 ]
 MILD_MASKED = [
-    {'type': 'ColorJitter', 'brightness': 0.2, 'contrast': 0.2,
+    {'type': 'TorchvisionColorJitter', 'brightness': 0.2, 'contrast': 0.2,
      'saturation': 0.2, 'hue': 0.2, 'prob': 0.8},
     {'type': 'RandomGaussianBlur', 'sigma_range': (0.1, 2.0), 'prob': 0.5},
     {'type': 'AddMetaInfo', 'masked_view': True},

@@ -12,7 +12,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader, Runner
 
-from mmseg_csl.engine import load_from_local, setup_safe_checkpoint_loading
+from mmseg_csl.engine import load_from_local, safe_checkpoint_loading
 from mmseg_csl.engine.checkpoint import history_buffer_statistic
 from tests.tool_utils import tiny_experiment_config
 
@@ -27,18 +27,21 @@ class RecordStartHook(Hook):
         self.losses = runner.message_hub.get_scalar('train/loss').data[0].copy()
 
 
-def make_runner(tmp_path, max_iters: int, name: str, resume: bool = False) -> Runner:
+def make_runner(tmp_path, max_iters: int, name: str, resume: bool = False,
+                safe_loading: bool = True) -> Runner:
     cfg = tiny_experiment_config(tmp_path / 'data', max_iters=max_iters)
     cfg.update(work_dir=str(tmp_path / 'work'), experiment_name=name, resume=resume,
                log_level='WARNING')
+    if safe_loading:
+        cfg['default_hooks']['safe_checkpoint_loading'] = {
+            'type': 'SafeCheckpointLoadingHook'}
     return Runner.from_cfg(Config(cfg))
 
 
 def test_resume_continues_training(tmp_path):
     make_runner(tmp_path, max_iters=2, name='first').train()
     checkpoint_path = str(tmp_path / 'work' / 'iter_2.pth')
-    # torch.load's default (weights_only=True since PyTorch 2.6) takes it too.
-    checkpoint = torch.load(checkpoint_path)
+    checkpoint = load_from_local(checkpoint_path)
 
     runner = make_runner(tmp_path, max_iters=4, name='resumed', resume=True)
     start = RecordStartHook()
@@ -89,7 +92,7 @@ def test_refuses_foreign_objects_without_running_them(tmp_path, payload, global_
     path = str(tmp_path / 'foreign.pth')
     torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': payload(str(mark))}, path)
 
-    with pytest.raises(pickle.UnpicklingError) as error:
+    with pytest.raises(pickle.UnpicklingError) as error, safe_checkpoint_loading():
         CheckpointLoader.load_checkpoint(path)
     message = str(error.value)
     assert path in message
@@ -130,21 +133,36 @@ def test_loads_numpy1_pickles(tmp_path):
     assert loaded['scalar'] == content['scalar']
 
 
-def test_setup_is_idempotent():
+def test_safe_loading_is_scoped_to_the_block(tmp_path):
+    mmengine_loader = CheckpointLoader._get_checkpoint_loader('work/iter_2.pth')
+    assert mmengine_loader is not load_from_local
     safe_globals = set(torch.serialization.get_safe_globals())
-    setup_safe_checkpoint_loading()
-    setup_safe_checkpoint_loading()
+    path = str(tmp_path / 'hub.pth')
+    torch.save({'buffer': HistoryBuffer([1.0, 2.0], [1, 1])}, path)
+
+    with safe_checkpoint_loading():
+        assert CheckpointLoader._get_checkpoint_loader('work/iter_2.pth') is \
+            load_from_local
+        assert CheckpointLoader._get_checkpoint_loader('https://x/y.pth') is not \
+            load_from_local
+        loaded = CheckpointLoader.load_checkpoint(path)
+    assert loaded['buffer'].current() == 2.0
+    # Outside the block: mmengine's loader, torch's allow-list, torch's default.
+    assert CheckpointLoader._get_checkpoint_loader('work/iter_2.pth') is mmengine_loader
     assert set(torch.serialization.get_safe_globals()) == safe_globals
-    assert CheckpointLoader._get_checkpoint_loader('work/iter_2.pth') is load_from_local
+    with pytest.raises(pickle.UnpicklingError):
+        CheckpointLoader.load_checkpoint(path)
 
 
-def test_setup_changes_nothing_before_torch_2_6(monkeypatch):
+def test_restores_the_loader_after_an_error(tmp_path):
+    mmengine_loader = CheckpointLoader._schemes['']
+    with pytest.raises(FileNotFoundError), safe_checkpoint_loading():
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'missing.pth'))
+    assert CheckpointLoader._schemes[''] is mmengine_loader
+
+
+def test_changes_nothing_before_torch_2_6(monkeypatch):
     monkeypatch.setattr(torch, '__version__', '2.5.1')
     monkeypatch.setattr(CheckpointLoader, '_schemes', {'': torch.load})
-
-    def refuse(safe_globals):
-        raise AssertionError('add_safe_globals called')
-
-    monkeypatch.setattr(torch.serialization, 'add_safe_globals', refuse)
-    setup_safe_checkpoint_loading()
-    assert CheckpointLoader._schemes == {'': torch.load}
+    with safe_checkpoint_loading():
+        assert CheckpointLoader._schemes == {'': torch.load}

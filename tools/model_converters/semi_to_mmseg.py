@@ -18,7 +18,7 @@ from typing import List, Optional
 import torch
 from mmengine.runner import CheckpointLoader
 
-import mmseg_csl  # noqa: F401  (allow-lists mmengine checkpoints for loading)
+from mmseg_csl.engine import safe_checkpoint_loading
 
 
 def convert(checkpoint: dict, use_teacher: bool = False) -> dict:
@@ -48,7 +48,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
+    # weights-only, with what mmengine's checkpoints hold allowed
+    with safe_checkpoint_loading():
+        checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
     converted = convert(checkpoint, args.use_teacher)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(converted, args.dst)

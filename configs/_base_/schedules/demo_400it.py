@@ -15,5 +15,7 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # this package's: checkpoints loaded weights-only (resuming with PyTorch >= 2.6)
+    safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'))
 randomness = dict(seed=0)

@@ -28,4 +28,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=True, max_keep_ckpts=2,
                     save_best='mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # this package's: checkpoints loaded weights-only (resuming with PyTorch >= 2.6)
+    safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'))

@@ -8,9 +8,9 @@ pack = dict(
                'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
                'masked_view'))
 strong_photometric = [
-    dict(type='ColorJitter', brightness=0.5, contrast=0.5, saturation=0.5, hue=0.25,
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2),
+    dict(type='TorchvisionColorJitter', brightness=0.5, contrast=0.5, saturation=0.5,
+         hue=0.25, prob=0.8),
+    dict(type='TorchvisionRandomGrayscale', prob=0.2),
     dict(type='RandomGaussianBlur', sigma_range=(0.1, 2.0), prob=0.5),
 ]
 branch_field = ['sup', 'unsup_weak', 'unsup_strong1', 'unsup_strong2']
@@ -28,8 +28,8 @@ unlabeled_branches = dict(
 # branch for a masked-view branch and refuses to CutMix it. This pipeline is the
 # one switch of the masking: SemiSegmentor masks the views it marks.
 mild_masked_view = [
-    dict(type='ColorJitter', brightness=0.2, contrast=0.2, saturation=0.2, hue=0.2,
-         prob=0.8),
+    dict(type='TorchvisionColorJitter', brightness=0.2, contrast=0.2, saturation=0.2,
+         hue=0.2, prob=0.8),
     dict(type='RandomGaussianBlur', sigma_range=(0.1, 2.0), prob=0.5),
     dict(type='AddMetaInfo', masked_view=True),
 ]

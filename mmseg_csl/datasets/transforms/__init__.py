@@ -1,10 +1,10 @@
 from .add_meta_info import AddMetaInfo
-from .color_jitter import ColorJitter
+from .color_jitter import TorchvisionColorJitter
 from .multi_branch import MultiBranch
 from .random_gaussian_blur import RandomGaussianBlur
-from .random_grayscale import RandomGrayscale
+from .random_grayscale import TorchvisionRandomGrayscale
 
 __all__ = [
-    'AddMetaInfo', 'ColorJitter', 'MultiBranch', 'RandomGaussianBlur',
-    'RandomGrayscale'
+    'AddMetaInfo', 'MultiBranch', 'RandomGaussianBlur', 'TorchvisionColorJitter',
+    'TorchvisionRandomGrayscale'
 ]

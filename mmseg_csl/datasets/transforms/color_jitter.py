@@ -24,7 +24,7 @@ def shift_hue(img: np.ndarray, shift: float) -> np.ndarray:
 
 
 @TRANSFORMS.register_module()
-class ColorJitter(BaseTransform):
+class TorchvisionColorJitter(BaseTransform):
     """Randomly change brightness, contrast, saturation and hue of the image.
 
     torchvision's ``ColorJitter`` for the uint8 BGR images (H, W, 3) that mmcv
@@ -34,8 +34,11 @@ class ColorJitter(BaseTransform):
     random order. A strength of 0 leaves that adjustment out. The whole jitter
     happens with probability ``prob`` (torchvision's ``RandomApply``), so the
     strong views of semi-supervised training read
-    ``ColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)``. Label maps are untouched.
-    Randomness comes from numpy's global generator (seeded by mmengine).
+    ``TorchvisionColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)``. Label maps are
+    untouched. Randomness comes from numpy's global generator (seeded by
+    mmengine). The name is this package's own: mmcv and mmseg have no
+    ``ColorJitter``, and other OpenMMLab libraries register theirs, with other
+    behaviour, under that name.
 
     Required keys: img. Modified keys: img.
 
@@ -60,12 +63,14 @@ class ColorJitter(BaseTransform):
         }
         for name, strength in strengths.items():
             if strength < 0:
-                raise ValueError(f'ColorJitter {name} must be >= 0, '
-                                 f'got {strength}')
+                raise ValueError(f'TorchvisionColorJitter {name} must be '
+                                 f'>= 0, got {strength}')
         if not 0 <= hue <= 0.5:
-            raise ValueError(f'ColorJitter hue must be in [0, 0.5], got {hue}')
+            raise ValueError('TorchvisionColorJitter hue must be in [0, 0.5], '
+                             f'got {hue}')
         if not 0 <= prob <= 1:
-            raise ValueError(f'ColorJitter prob must be in [0, 1], got {prob}')
+            raise ValueError('TorchvisionColorJitter prob must be in [0, 1], '
+                             f'got {prob}')
         self.brightness = brightness
         self.contrast = contrast
         self.saturation = saturation
@@ -96,8 +101,9 @@ class ColorJitter(BaseTransform):
     def transform(self, results: dict) -> dict:
         img = results['img']
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError('ColorJitter expects a uint8 (H, W, 3) BGR image '
-                             f"in results['img'], got {img.dtype} {img.shape}")
+            raise ValueError('TorchvisionColorJitter expects a uint8 (H, W, 3) '
+                             f"BGR image in results['img'], got {img.dtype} "
+                             f'{img.shape}')
         for adjust, factor in self._random_adjustments():
             img = adjust(img, factor)
         results['img'] = img

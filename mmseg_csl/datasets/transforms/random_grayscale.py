@@ -5,15 +5,15 @@ from mmseg.registry import TRANSFORMS
 
 
 @TRANSFORMS.register_module()
-class RandomGrayscale(MMCVRandomGrayscale):
+class TorchvisionRandomGrayscale(MMCVRandomGrayscale):
     """mmcv's ``RandomGrayscale`` with torchvision's behaviour as the default.
 
     With probability ``prob`` the image becomes grey, each of its three
     channels the luma ``0.299 R + 0.587 G + 0.114 B`` (the weights below are
     in BGR order). mmcv's own defaults give a one-channel image of equally
     weighted channels, which would not stack with the colour views of a
-    batch. Registering under mmcv's name in ``mmseg.registry`` makes configs
-    of scope ``mmseg`` get this one; mmcv's arguments keep their meaning.
+    batch. It has a name of its own, so that ``RandomGrayscale`` stays
+    mmcv's in every config; mmcv's arguments keep their meaning here.
     Randomness comes from Python's ``random`` (seeded by mmengine).
 
     Required keys: img. Modified keys: img.

@@ -2,7 +2,12 @@ from .class_count_check_hook import ClassCountCheckHook
 from .csl_selector_hook import CSLSelectorHook
 from .iteration_seed_hook import IterationSeedHook
 from .mean_teacher_hook import MeanTeacherHook
+from .safe_checkpoint_loading_hook import (
+    SafeCheckpointLoadingHook,
+    add_safe_checkpoint_loading,
+)
 
 __all__ = [
-    'ClassCountCheckHook', 'CSLSelectorHook', 'IterationSeedHook', 'MeanTeacherHook'
+    'ClassCountCheckHook', 'CSLSelectorHook', 'IterationSeedHook', 'MeanTeacherHook',
+    'SafeCheckpointLoadingHook', 'add_safe_checkpoint_loading'
 ]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from mmengine.runner import set_random_seed
 
-from mmseg_csl.datasets.transforms import ColorJitter
+from mmseg_csl.datasets.transforms import TorchvisionColorJitter
 
 
 def colourful_image(low: int = 20, high: int = 236) -> np.ndarray:
@@ -11,13 +11,13 @@ def colourful_image(low: int = 20, high: int = 236) -> np.ndarray:
         low, high, (12, 16, 3)).astype(np.uint8)
 
 
-def jitter(transform: ColorJitter, img: np.ndarray, seed: int) -> np.ndarray:
+def jitter(transform: TorchvisionColorJitter, img: np.ndarray, seed: int) -> np.ndarray:
     np.random.seed(seed)
     return transform({'img': img.copy()})['img']
 
 
 def test_brightness_scales_by_a_factor_within_range():
-    transform = ColorJitter(brightness=0.5)
+    transform = TorchvisionColorJitter(brightness=0.5)
     img = np.full((4, 4, 3), 100, np.uint8)
     values = [jitter(transform, img, seed)[0, 0, 0] for seed in range(100)]
     # factor in [0.5, 1.5], uint8 conversion truncates
@@ -26,7 +26,7 @@ def test_brightness_scales_by_a_factor_within_range():
 
 
 def test_contrast_blends_with_the_grey_mean():
-    transform = ColorJitter(contrast=0.5)
+    transform = TorchvisionColorJitter(contrast=0.5)
     img = np.full((4, 4, 3), 50, np.uint8)
     img[:2] = 150
     for seed in range(20):
@@ -37,7 +37,7 @@ def test_contrast_blends_with_the_grey_mean():
 
 
 def test_saturation_keeps_luma():
-    transform = ColorJitter(saturation=0.5)
+    transform = TorchvisionColorJitter(saturation=0.5)
     img = colourful_image(60, 196)  # no clipping at 1.5 times the saturation
     luma = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(int)
     spreads = []
@@ -51,7 +51,7 @@ def test_saturation_keeps_luma():
 
 @pytest.mark.parametrize('hue', [0.1, 0.5])
 def test_hue_rotates_within_range_both_ways(hue):
-    transform = ColorJitter(hue=hue)
+    transform = TorchvisionColorJitter(hue=hue)
     red = np.zeros((2, 2, 3), np.uint8)
     red[..., 2] = 200
     shifts = []
@@ -65,7 +65,7 @@ def test_hue_rotates_within_range_both_ways(hue):
 
 
 def test_adjustments_run_in_random_order():
-    transform = ColorJitter(0.5, 0.5, 0.5, 0.25)
+    transform = TorchvisionColorJitter(0.5, 0.5, 0.5, 0.25)
     orders = set()
     for seed in range(30):
         np.random.seed(seed)
@@ -76,20 +76,20 @@ def test_adjustments_run_in_random_order():
 
 
 def test_prob_sets_how_often_the_image_changes():
-    transform = ColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)
+    transform = TorchvisionColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)
     img = colourful_image()
     changed = [
         not np.array_equal(jitter(transform, img, seed), img)
         for seed in range(200)
     ]
     assert 0.7 < np.mean(changed) < 0.9
-    never = ColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.)
+    never = TorchvisionColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.)
     assert all(
         np.array_equal(jitter(never, img, seed), img) for seed in range(10))
 
 
 def test_reproducible_under_mmengine_seed_and_labels_untouched():
-    transform = ColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)
+    transform = TorchvisionColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)
     img = colourful_image()
     label = np.arange(12 * 16, dtype=np.uint8).reshape(12, 16)
 
@@ -112,9 +112,9 @@ def test_reproducible_under_mmengine_seed_and_labels_untouched():
 ])
 def test_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        ColorJitter(**kwargs)
+        TorchvisionColorJitter(**kwargs)
 
 
 def test_rejects_non_uint8_image():
     with pytest.raises(ValueError, match='uint8'):
-        ColorJitter(brightness=0.5)({'img': np.zeros((4, 4, 3), np.float32)})
+        TorchvisionColorJitter(brightness=0.5)({'img': np.zeros((4, 4, 3), np.float32)})

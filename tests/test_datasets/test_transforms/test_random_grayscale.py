@@ -1,14 +1,15 @@
 import numpy as np
+from mmcv.transforms import RandomGrayscale
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 from mmseg.registry import TRANSFORMS
 
-from mmseg_csl.datasets.transforms import RandomGrayscale
+from mmseg_csl.datasets.transforms import TorchvisionRandomGrayscale
 
 
 def test_grey_image_keeps_three_channels_of_luma():
     img = np.random.default_rng(0).integers(0, 256, (6, 7, 3)).astype(np.uint8)
-    out = RandomGrayscale(prob=1.)({'img': img.copy()})['img']
+    out = TorchvisionRandomGrayscale(prob=1.)({'img': img.copy()})['img']
     assert out.shape == (6, 7, 3) and out.dtype == np.uint8
     blue, green, red = np.moveaxis(img.astype(float), 2, 0)
     luma = 0.299 * red + 0.587 * green + 0.114 * blue
@@ -18,20 +19,21 @@ def test_grey_image_keeps_three_channels_of_luma():
 
 def test_prob_zero_keeps_image():
     img = np.random.default_rng(0).integers(0, 256, (6, 7, 3)).astype(np.uint8)
-    out = RandomGrayscale(prob=0.)({'img': img.copy()})['img']
+    out = TorchvisionRandomGrayscale(prob=0.)({'img': img.copy()})['img']
     np.testing.assert_array_equal(out, img)
 
 
-def test_config_of_scope_mmseg_gets_this_one():
+def test_configs_get_it_by_its_own_name_and_mmcv_keeps_its_own():
     init_default_scope('mmseg')
-    transform = TRANSFORMS.build({'type': 'RandomGrayscale', 'prob': 1.})
-    assert type(transform) is RandomGrayscale
+    transform = TRANSFORMS.build({'type': 'TorchvisionRandomGrayscale', 'prob': 1.})
+    assert type(transform) is TorchvisionRandomGrayscale
     img = np.random.default_rng(0).integers(0, 256, (6, 7, 3)).astype(np.uint8)
     assert transform({'img': img})['img'].shape == (6, 7, 3)
+    assert type(TRANSFORMS.build({'type': 'RandomGrayscale'})) is RandomGrayscale
 
 
 def test_reproducible_under_mmengine_seed_and_labels_untouched():
-    transform = RandomGrayscale(prob=0.5)
+    transform = TorchvisionRandomGrayscale(prob=0.5)
     img = np.random.default_rng(0).integers(0, 256, (6, 7, 3)).astype(np.uint8)
     label = np.ones((6, 7), np.uint8)
 

@@ -44,6 +44,8 @@ def semi_run(data_root, work_dir, resume_from=None) -> list:
                                       num_labeled=2, num_unlabeled=4)
     assert {'type': 'IterationSeedHook'} in cfg['custom_hooks']
     cfg['default_hooks']['checkpoint']['interval'] = RESUME_AT
+    cfg['default_hooks']['safe_checkpoint_loading'] = {
+        'type': 'SafeCheckpointLoadingHook'}  # resuming with PyTorch >= 2.6
     cfg.update(val_dataloader=None, val_cfg=None, val_evaluator=None,
                work_dir=str(work_dir), experiment_name=work_dir.name,
                log_level='WARNING', resume=resume_from is not None,
