@@ -16,6 +16,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
-    # this package's: checkpoints loaded weights-only (resuming with PyTorch >= 2.6)
-    safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'))
+    # this package's: checkpoints loaded weights-only (resuming with PyTorch >= 2.6),
+    # and training stopped at its first non-finite loss with a report
+    safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'),
+    divergence_check=dict(type='DivergenceCheckHook'))
 randomness = dict(seed=0)

@@ -1,5 +1,6 @@
 from .class_count_check_hook import ClassCountCheckHook
 from .csl_selector_hook import CSLSelectorHook
+from .divergence_check_hook import DivergenceCheckHook
 from .iteration_seed_hook import IterationSeedHook
 from .mean_teacher_hook import MeanTeacherHook
 from .safe_checkpoint_loading_hook import (
@@ -8,6 +9,7 @@ from .safe_checkpoint_loading_hook import (
 )
 
 __all__ = [
-    'ClassCountCheckHook', 'CSLSelectorHook', 'IterationSeedHook', 'MeanTeacherHook',
-    'SafeCheckpointLoadingHook', 'add_safe_checkpoint_loading'
+    'ClassCountCheckHook', 'CSLSelectorHook', 'DivergenceCheckHook',
+    'IterationSeedHook', 'MeanTeacherHook', 'SafeCheckpointLoadingHook',
+    'add_safe_checkpoint_loading'
 ]

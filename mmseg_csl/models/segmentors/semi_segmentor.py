@@ -18,11 +18,13 @@ from mmseg.utils import (
 from torch import Tensor
 
 from ..losses import PseudoLabelCrossEntropyLoss
-from ..selectors import SelectionRecord, SelectionResult
+from ..selectors import NonFiniteProbabilitiesError, SelectionRecord, SelectionResult
 from ..utils import (
     ReliableBlockMasking,
+    TrainingDivergedError,
     apply_cutmix,
     check_cutmix_params,
+    divergence_message,
     generate_cutmix_masks,
     running_stats_kept,
 )
@@ -168,7 +170,10 @@ class SemiSegmentor(BaseSegmentor):
     heads' own losses scaled by ``sup_weight``. A batch without unlabeled
     branches trains the supervised term only. The selection of the trained
     unlabeled half is kept in :attr:`last_selection` (a
-    :class:`SelectionRecord`).
+    :class:`SelectionRecord`). A prediction that is not finite where it
+    reaches the selector (NaN probabilities, found by the selector's input
+    check) raises :class:`TrainingDivergedError` with the iteration, the last
+    finite loss terms and what to try (:func:`divergence_message`).
 
     Inference (``predict``, ``_forward``, ``extract_feat``,
     ``encode_decode``) is the wrapped segmentor's, or the teacher's with
@@ -358,7 +363,13 @@ class SemiSegmentor(BaseSegmentor):
             sup_images, batch)
         losses = self.supervised_loss([feat[:num_sup] for feat in feats],
                                       logits[:num_sup], sup_samples)
-        pseudo = self.pseudo_labels(batch, logits[num_sup:])
+        try:
+            pseudo = self.pseudo_labels(batch, logits[num_sup:])
+        except NonFiniteProbabilitiesError as error:
+            raise TrainingDivergedError(divergence_message(
+                'the prediction on the unlabeled weak views, whose softmax '
+                'makes the pseudo-labels, is not finite (NaN reached the '
+                'selector)')) from error
         views, view_targets = self.strong_views(batch, pseudo)
         losses.update(
             self.unsupervised_losses(views, view_targets, fp_logits, pseudo))

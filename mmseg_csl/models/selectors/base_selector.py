@@ -8,6 +8,11 @@ from .confidence_features import RESIDUAL_FORMS, ConfidenceFeatures, confidence_
 from .selection_result import SelectionResult
 
 
+class NonFiniteProbabilitiesError(ValueError):
+    """The probabilities given to a selector hold NaN: the prediction they
+    come from is not finite."""
+
+
 class BaseSelector(metaclass=ABCMeta):
     """Turns weak-view class probabilities into pseudo-labels and per-pixel weights.
 
@@ -143,13 +148,14 @@ def check_inputs(probs: Tensor, valid: Optional[Tensor],
 
 def check_values(summary: Tensor, probs: Tensor, valid: Tensor,
                  from_logits: bool) -> None:
-    """Raise on NaN, on values outside [0, 1] and on a valid pixel whose class
-    probabilities do not sum to 1, judged from the (4,) summary of
-    :class:`ConfidenceFeatures`; the offending pixel is located only then. The sum
-    tolerance follows the input precision: a few units of its rounding error."""
+    """Raise on NaN (:class:`NonFiniteProbabilitiesError`), on values outside
+    [0, 1] and on a valid pixel whose class probabilities do not sum to 1,
+    judged from the (4,) summary of :class:`ConfidenceFeatures`; the offending
+    pixel is located only then. The sum tolerance follows the input precision:
+    a few units of its rounding error."""
     low, high, worst_error, has_nan = summary.tolist()
     if has_nan:
-        raise ValueError('probs contains NaN')
+        raise NonFiniteProbabilitiesError('probs contains NaN')
     if not from_logits and (low < 0 or high > 1):
         raise ValueError('probs must lie in [0, 1] (softmax probabilities; pass '
                          f'from_logits=True for logits), got values in '
