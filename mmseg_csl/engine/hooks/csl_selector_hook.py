@@ -1,19 +1,24 @@
 """Logging and plotting of the pseudo-label selection during training."""
 import json
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from mmengine.dist import is_main_process
+from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 from torch import Tensor
 
 from ...models.selectors import SelectionRecord
+
+# The counts of every history entry, summed over ranks: valid, reliable and
+# thresholded pixels, images with valid pixels, annotated valid pixels.
+COUNTS = ('valid_pixels', 'selected_pixels', 'thresholded_pixels', 'images',
+          'annotated_pixels')
 
 
 @HOOKS.register_module()
@@ -22,8 +27,9 @@ class CSLSelectorHook(Hook):
 
     Every ``interval`` iterations it reads the segmentor's
     :attr:`last_selection` (the trained unlabeled half of the last batch)
-    and logs, as ``train/csl/<name>`` scalars of the message hub (shown by
-    the logger beside the losses):
+    on every rank, sums the counts behind each statistic over all ranks
+    (one all-reduce) and logs, as ``train/csl/<name>`` scalars of the
+    message hub (shown by the logger beside the losses):
 
     - ``selected_ratio``: reliable / valid pixels; ``mean_weight`` over
       valid pixels; ``threshold_ratio``: pixels with confidence >=
@@ -37,14 +43,18 @@ class CSLSelectorHook(Hook):
       reliable pixels (``selected_acc``), on all valid pixels
       (``valid_acc``) and on the thresholded pixels (``threshold_acc``).
 
-    A statistic over an empty set is left out. After training the history
-    is written to ``<log_dir>/csl_selection.json``. With ``plot_interval``,
-    every ``plot_interval`` iterations a scatter plot of (max confidence,
-    scaled residual variance) of the first image's valid pixels, with the
-    boundary lines z_c = 0 and z_s = 0 through the reliable centre, goes to
+    A statistic over an empty set is left out. The history, one entry per
+    logged iteration with the statistics and the counts over all ranks
+    (``valid_pixels``, ``selected_pixels``, ``thresholded_pixels``,
+    ``images`` with valid pixels, ``annotated_pixels``), is written to
+    ``<log_dir>/csl_selection.json`` after training (by rank 0). It is kept
+    in every checkpoint, so a resumed run's file continues the history of
+    the run it resumes (up to the resumed iteration). With
+    ``plot_interval``, every ``plot_interval`` iterations a scatter plot of
+    (max confidence, scaled residual variance) of the first image's valid
+    pixels (of rank 0's batch), with the boundary lines z_c = 0 and z_s = 0
+    through the reliable centre, goes to
     ``runner.visualizer.add_image('csl_selection', ...)``.
-
-    Statistics describe the batch of the rank that logs them.
 
     Args:
         interval (int): Log every ``interval`` iterations.
@@ -53,6 +63,9 @@ class CSLSelectorHook(Hook):
             iterations; None disables plotting.
         max_plot_points (int): Pixels drawn at most per plot.
     """
+
+    # Key of the history in checkpoints.
+    checkpoint_key = 'csl_selector_hook'
 
     def __init__(self,
                  interval: int = 50,
@@ -74,6 +87,7 @@ class CSLSelectorHook(Hook):
         self.plot_interval = plot_interval
         self.max_plot_points = max_plot_points
         self.history: List[dict] = []
+        self._loaded_history: List[dict] = []
 
     def before_train(self, runner) -> None:
         model = self._model(runner)
@@ -81,6 +95,11 @@ class CSLSelectorHook(Hook):
             raise RuntimeError(
                 f'CSLSelectorHook needs a model that records its selection '
                 f'(SemiSegmentor), got {type(model).__name__}')
+        # A resumed run continues the history of its checkpoint; a run that
+        # only loads weights (load_from) starts its own.
+        self.history = [entry for entry in self._loaded_history
+                        if entry['iter'] <= runner.iter]
+        self._loaded_history = []
 
     def after_train_iter(self,
                          runner,
@@ -88,18 +107,28 @@ class CSLSelectorHook(Hook):
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
         record = self._model(runner).last_selection
-        if record is None:
-            return
         step = runner.iter + 1
         if self.every_n_train_iters(runner, self.interval):
-            stats = selection_statistics(record, self.threshold)
-            for name, value in stats.items():
-                runner.message_hub.update_scalar(f'train/csl/{name}', value)
-            self.history.append(dict(iter=step, **stats))
-        if self.plot_interval is not None and self.every_n_train_iters(
-                runner, self.plot_interval):
+            # Every rank takes part in the reduction, with or without a record.
+            sums = selection_sums(record, self.threshold)
+            if get_world_size() > 1:
+                all_reduce(sums, op='sum')
+            stats, counts = statistics_from_sums(sums)
+            if counts['valid_pixels'] > 0:
+                for name, value in stats.items():
+                    runner.message_hub.update_scalar(f'train/csl/{name}', value)
+                self.history.append(dict(iter=step, **stats, **counts))
+        if record is not None and self.plot_interval is not None and \
+                self.every_n_train_iters(runner, self.plot_interval):
             image = plot_selection(record, self.max_plot_points, seed=step)
             runner.visualizer.add_image('csl_selection', image, step=step)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint[self.checkpoint_key] = dict(history=self.history)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get(self.checkpoint_key) or {}
+        self._loaded_history = list(state.get('history', []))
 
     def after_train(self, runner) -> None:
         if not is_main_process():
@@ -118,38 +147,82 @@ class CSLSelectorHook(Hook):
         return model.module if is_model_wrapper(model) else model
 
 
-def _masked_mean(values: Tensor, mask: Tensor) -> Optional[float]:
-    """Mean of ``values`` where ``mask`` holds; None for an empty mask."""
-    if not mask.any():
-        return None
-    return values[mask].double().mean().item()
+# (statistic, numerator, denominator) in the order of the rows of
+# :func:`selection_sums`; numerators and denominators name its columns.
+_RATIOS = (
+    ('selected_ratio', 'selected_pixels', 'valid_pixels'),
+    ('mean_weight', 'weight_sum', 'valid_pixels'),
+    ('threshold_ratio', 'thresholded_pixels', 'valid_pixels'),
+    ('center_conf', 'center_conf_sum', 'images'),
+    ('center_res_var', 'center_res_var_sum', 'images'),
+    ('center_var_conf', 'center_var_conf_sum', 'images'),
+    ('center_var_res_var', 'center_var_res_var_sum', 'images'),
+    ('selected_acc', 'correct_selected', 'annotated_selected'),
+    ('valid_acc', 'correct_annotated', 'annotated_pixels'),
+    ('threshold_acc', 'correct_thresholded', 'annotated_thresholded'),
+)
+_SUMS = tuple(dict.fromkeys(
+    name for _, numerator, denominator in _RATIOS
+    for name in (numerator, denominator)))
 
 
-def selection_statistics(record: SelectionRecord,
-                         threshold: float) -> Dict[str, float]:
-    """Selection statistics of one record (see :class:`CSLSelectorHook`)."""
+def selection_sums(record: Optional[SelectionRecord],
+                   threshold: float) -> Tensor:
+    """The sums and counts behind the statistics of one record, a float64
+    tensor on the record's device in the order of ``_SUMS``: what ranks add
+    up before :func:`statistics_from_sums` divides. No record gives zeros."""
+    if record is None:
+        return torch.zeros(len(_SUMS), dtype=torch.float64)
     result, valid = record.result, record.valid
     reliable = result.reliable & valid
     thresholded = (result.max_conf >= threshold) & valid
     has_valid = valid.flatten(1).any(dim=1)
     boundary = result.boundary()
-    stats = {
-        'selected_ratio': _masked_mean(reliable, valid),
-        'mean_weight': _masked_mean(result.weight, valid),
-        'threshold_ratio': _masked_mean(thresholded, valid),
-        'center_conf': _masked_mean(boundary[:, 0], has_valid),
-        'center_res_var': _masked_mean(boundary[:, 1], has_valid),
-        'center_var_conf': _masked_mean(result.center_var[:, 0], has_valid),
-        'center_var_res_var': _masked_mean(result.center_var[:, 1], has_valid),
+    zero = valid.new_zeros((), dtype=torch.float64)
+
+    def total(values: Tensor, mask: Tensor) -> Tensor:
+        return torch.where(mask, values.double(), zero).sum()
+
+    sums = {
+        'selected_pixels': reliable.sum(),
+        'valid_pixels': valid.sum(),
+        'weight_sum': total(result.weight, valid),
+        'thresholded_pixels': thresholded.sum(),
+        'center_conf_sum': total(boundary[:, 0], has_valid),
+        'images': has_valid.sum(),
+        'center_res_var_sum': total(boundary[:, 1], has_valid),
+        'center_var_conf_sum': total(result.center_var[:, 0], has_valid),
+        'center_var_res_var_sum': total(result.center_var[:, 1], has_valid),
     }
     if record.gt_sem_seg is not None:
         annotated = valid & (record.gt_sem_seg != record.ignore_index)
-        correct = result.pseudo_label == record.gt_sem_seg
-        stats.update(
-            selected_acc=_masked_mean(correct, annotated & reliable),
-            valid_acc=_masked_mean(correct, annotated),
-            threshold_acc=_masked_mean(correct, annotated & thresholded))
-    return {name: value for name, value in stats.items() if value is not None}
+        correct = (result.pseudo_label == record.gt_sem_seg) & annotated
+        sums.update(
+            correct_selected=(correct & reliable).sum(),
+            annotated_selected=(annotated & reliable).sum(),
+            correct_annotated=correct.sum(),
+            annotated_pixels=annotated.sum(),
+            correct_thresholded=(correct & thresholded).sum(),
+            annotated_thresholded=(annotated & thresholded).sum())
+    return torch.stack([sums[name].double() if name in sums else zero
+                        for name in _SUMS])
+
+
+def statistics_from_sums(sums: Tensor) -> Tuple[Dict[str, float], Dict[str, int]]:
+    """The statistics (ratios over non-empty sets) and the counts
+    (:data:`COUNTS`) of sums of :func:`selection_sums`."""
+    values = dict(zip(_SUMS, sums.tolist()))
+    stats = {name: values[numerator] / values[denominator]
+             for name, numerator, denominator in _RATIOS
+             if values[denominator] > 0}
+    counts = {name: int(round(values[name])) for name in COUNTS}
+    return stats, counts
+
+
+def selection_statistics(record: SelectionRecord,
+                         threshold: float) -> Dict[str, float]:
+    """Selection statistics of one record (see :class:`CSLSelectorHook`)."""
+    return statistics_from_sums(selection_sums(record, threshold))[0]
 
 
 def plot_selection(record: SelectionRecord,

@@ -1,13 +1,17 @@
 import glob
 import json
 import os.path as osp
+from pathlib import Path
 from types import SimpleNamespace
+from typing import List
 
 import mmcv
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 from mmseg.registry import MODELS
 
 import mmseg_csl  # noqa: F401
@@ -18,12 +22,20 @@ from mmseg_csl.engine.hooks.csl_selector_hook import (
 )
 from mmseg_csl.models.selectors import SelectionRecord, SelectionResult
 from tests.semi_utils import semi_runner, semi_segmentor_cfg, tiny_segmentor_cfg
+from tests.tool_utils import (
+    dump_config,
+    free_port,
+    run_tool,
+    tiny_semi_experiment_config,
+)
 
 STATISTICS = {
     'selected_ratio', 'mean_weight', 'threshold_ratio', 'center_conf',
     'center_res_var', 'center_var_conf', 'center_var_res_var'
 }
 ACCURACIES = {'selected_acc', 'valid_acc', 'threshold_acc'}
+COUNTS = {'valid_pixels', 'selected_pixels', 'thresholded_pixels', 'images',
+          'annotated_pixels'}
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +143,11 @@ def test_hook_logs_writes_json_and_plots_in_a_runner(tmp_path):
         summary = json.load(f)
     history = summary['history']
     assert [entry['iter'] for entry in history] == [1, 2, 3]
-    assert set(history[-1]) == STATISTICS | ACCURACIES | {'iter'}
+    assert set(history[-1]) == STATISTICS | ACCURACIES | COUNTS | {'iter'}
+    record = runner.model.last_selection
+    assert history[-1]['valid_pixels'] == int(record.valid.sum()) > 0
+    assert history[-1]['selected_pixels'] == int(
+        (record.result.reliable & record.valid).sum())
     # Threshold 0 selects every valid pixel.
     assert history[-1]['threshold_ratio'] == 1
     assert history[-1]['threshold_acc'] == history[-1]['valid_acc']
@@ -166,3 +182,76 @@ def test_hook_needs_a_model_that_records_its_selection():
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         CSLSelectorHook(**kwargs)
+
+
+def semi_experiment(data_root, max_iters: int) -> dict:
+    """The tiny semi-supervised experiment with the hook logging every
+    iteration (threshold 0.5), weights-only checkpoint loading and a
+    checkpoint at ``max_iters``."""
+    cfg = tiny_semi_experiment_config(data_root, max_iters=max_iters,
+                                      num_unlabeled=16)
+    cfg['custom_hooks'].append(
+        {'type': 'CSLSelectorHook', 'interval': 1, 'threshold': 0.5})
+    cfg['default_hooks']['safe_checkpoint_loading'] = {
+        'type': 'SafeCheckpointLoadingHook'}
+    cfg['default_hooks']['divergence_check'] = {'type': 'DivergenceCheckHook'}
+    return cfg
+
+
+def json_histories(work_dir: Path) -> List[List[dict]]:
+    """The history of every run in ``work_dir``, in the order of the runs."""
+    paths = sorted(work_dir.glob('*/csl_selection.json'))
+    return [json.loads(path.read_text())['history'] for path in paths]
+
+
+def test_history_continues_across_a_resume_and_not_a_load(tmp_path):
+    work_dir = tmp_path / 'work'
+
+    def train(max_iters: int, name: str, **options) -> None:
+        cfg = semi_experiment(tmp_path / 'data', max_iters)
+        cfg.update(work_dir=str(work_dir), experiment_name=name,
+                   log_level='WARNING', **options)
+        Runner.from_cfg(Config(cfg)).train()
+
+    train(2, 'first')
+    train(3, 'resumed', resume=True)
+    train(1, 'loaded', load_from=str(work_dir / 'iter_2.pth'))
+
+    first, resumed, loaded = json_histories(work_dir)
+    assert [entry['iter'] for entry in first] == [1, 2]
+    assert [entry['iter'] for entry in resumed] == [1, 2, 3]
+    assert resumed[:2] == first
+    assert [entry['iter'] for entry in loaded] == [1]
+
+
+def test_counts_are_summed_over_ranks_and_continue_across_a_resume(tmp_path):
+    """Two gloo processes (tools/dist_train.sh), 2 iterations, then resumed
+    for a third: rank 0's file reports, per iteration, the counts of both
+    ranks' selections added up."""
+    work_dir = tmp_path / 'work'
+    hooks = [{'type': 'RecordSelectionCountsHook', 'threshold': 0.5}]
+    counts_per_run = []
+    for max_iters, resume in ((2, []), (3, ['--resume'])):
+        cfg = semi_experiment(tmp_path / 'data', max_iters)
+        cfg['custom_imports']['imports'].append('tests.record_samples_hook')
+        cfg['custom_hooks'] += hooks
+        config = dump_config(cfg, tmp_path / f'semi_{max_iters}.py')
+        run_tool(['dist_train.sh', config, '2', '--work-dir', work_dir, *resume],
+                 env={'PORT': str(free_port())})
+        counts_per_run.append([
+            json.loads((work_dir / f'selection_counts_rank{rank}.json').read_text())
+            for rank in (0, 1)])
+
+    first, resumed = json_histories(work_dir)
+    assert resumed[:2] == first
+    assert [entry['iter'] for entry in resumed] == [1, 2, 3]
+    for entry in resumed:
+        run = 0 if entry['iter'] <= 2 else 1
+        ranks = [counts[str(entry['iter'])] for counts in counts_per_run[run]]
+        # Each rank trained one unlabeled 32x32 image per iteration.
+        assert all(rank['images'] == 1 for rank in ranks)
+        for name in ('valid_pixels', 'selected_pixels', 'thresholded_pixels',
+                     'images'):
+            assert entry[name] == sum(rank[name] for rank in ranks), name
+        assert entry['selected_ratio'] == pytest.approx(
+            entry['selected_pixels'] / entry['valid_pixels'])
