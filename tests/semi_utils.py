@@ -1,12 +1,14 @@
 """A tiny SemiSegmentor, preprocessed multi-branch batches and a Runner that
 trains on them, for tests."""
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 from mmengine.config import ConfigDict
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
+from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch.utils.data import DataLoader
 
@@ -56,6 +58,18 @@ def tiny_segmentor_cfg() -> ConfigDict:
         auxiliary_head=fcn_head(8, 0, 0.4),
         train_cfg={},
         test_cfg={'mode': 'whole'})
+
+
+# The semi_train_cfg of each reference run (configs/_base_/semi/methods.py)
+# and the masked_views of its batches (make_semi_batch) for the trained and
+# the CutMix-source halves of 2 + 2 unlabeled samples.
+REFERENCE_METHODS = {
+    'csl': ({'selector': {'type': 'CSLSelector', 'variant': 'release'}}, None),
+    'csl-masking': ({'selector': {'type': 'CSLSelector', 'variant': 'masking'},
+                     'cutmix': {'views': ('strong1', )}}, [True, False, True, False]),
+    'unimatch': ({'selector': {'type': 'ThresholdSelector', 'threshold': 0.95},
+                  'bn_running_stats': 'unimatch'}, None),
+}
 
 
 def semi_segmentor_cfg(semi_test_cfg: Optional[dict] = None,
@@ -135,6 +149,97 @@ def make_semi_batch(num_sup: int = 2,
     return {'inputs': inputs, 'data_samples': data_samples}
 
 
+# Parameters at both ends of the wrapped segmentor of semi_segmentor_cfg.
+WATCHED_PARAMETERS = ('segmentor.backbone.stem.0.weight',
+                      'segmentor.decode_head.conv_seg.weight')
+
+
+def training_step(model: torch.nn.Module, batch: Dict[str, dict],
+                  dtype: Optional[torch.dtype] = None
+                  ) -> Tuple[Dict[str, torch.Tensor], Set[torch.dtype]]:
+    """One training step of ``model`` without the optimizer, as mmengine's
+    ``train_step`` runs it: the data preprocessor (which moves ``batch`` to
+    the model's device) and ``model.loss`` under ``torch.autocast`` of that
+    device in ``dtype`` (None: no autocast), then the backward of the summed
+    losses outside autocast.
+
+    Returns:
+        tuple: the losses, and the dtypes of the decode head's logits.
+    """
+    device_type = next(model.parameters()).device.type
+    logits_dtypes = set()
+    hook = model.segmentor.decode_head.conv_seg.register_forward_hook(
+        lambda module, inputs, output: logits_dtypes.add(output.dtype))
+    try:
+        data = model.data_preprocessor(batch, True)
+        with torch.autocast(device_type, dtype=dtype or torch.bfloat16,
+                            enabled=dtype is not None):
+            losses = model.loss(**data)
+    finally:
+        hook.remove()
+    model.zero_grad()
+    model.parse_losses(losses)[0].backward()
+    return losses, logits_dtypes
+
+
+def assert_finite_and_trains(model: torch.nn.Module,
+                             losses: Dict[str, torch.Tensor]) -> None:
+    """Every loss a finite float32 scalar; after :func:`training_step`, the
+    gradients of :data:`WATCHED_PARAMETERS` finite and not all zero."""
+    for name, value in losses.items():
+        assert value.dtype == torch.float32, (name, value.dtype)
+        assert torch.isfinite(value).all(), (name, value)
+    params = dict(model.named_parameters())
+    for name in WATCHED_PARAMETERS:
+        grad = params[name].grad
+        assert grad is not None and torch.isfinite(grad).all(), name
+        assert grad.abs().sum() > 0, name
+
+
+class OutputRecorder(Hook):
+    """Keeps the outputs (logged losses) of every training iteration."""
+
+    def __init__(self) -> None:
+        self.outputs: List[dict] = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        self.outputs.append(outputs)
+
+
+def amp_training_run(work_dir: Path, dtype: str, max_iters: int = 2) -> dict:
+    """Train the CSL release's tiny SemiSegmentor for ``max_iters``
+    iterations under mmengine's ``AmpOptimWrapper`` in ``dtype``, as the
+    paper configs do (``mmseg_csl.engine.precision.set_precision``), on the
+    GPU if there is one.
+
+    Returns:
+        dict: ``outputs`` (each iteration's logged losses), ``logits_dtypes``
+        (of the decode head), ``wrapper`` (the optim wrapper's type name) and
+        ``moved`` (whether the first backbone weights changed).
+    """
+    from mmengine.config import Config
+
+    from mmseg_csl.engine.precision import set_precision
+    optim = Config({'optim_wrapper': {
+        'optimizer': {'type': 'SGD', 'lr': 0.01, 'momentum': 0.9}}})
+    set_precision(optim, dtype)
+    torch.manual_seed(0)
+    model = MODELS.build(semi_segmentor_cfg(**REFERENCE_METHODS['csl'][0]))
+    logits_dtypes = set()
+    model.segmentor.decode_head.conv_seg.register_forward_hook(
+        lambda module, inputs, output: logits_dtypes.add(output.dtype))
+    before = model.segmentor.backbone.stem[0].weight.detach().clone()
+    recorder = OutputRecorder()
+    runner = semi_runner(work_dir, model, [recorder], max_iters=max_iters,
+                         optim_wrapper=optim.optim_wrapper.to_dict())
+    runner.train()
+    weight = model.segmentor.backbone.stem[0].weight.detach()
+    return {'outputs': recorder.outputs, 'logits_dtypes': logits_dtypes,
+            'wrapper': type(runner.optim_wrapper).__name__,
+            'moved': not torch.equal(weight.cpu(), before)}
+
+
 def _first(items: list):
     return items[0]
 
@@ -144,10 +249,12 @@ def semi_runner(work_dir: Path,
                 custom_hooks: List,
                 max_iters: int = 3,
                 weak_gt: bool = False,
-                visualizer: Optional[dict] = None) -> Runner:
+                visualizer: Optional[dict] = None,
+                optim_wrapper: Optional[dict] = None) -> Runner:
     """An iteration-based Runner training ``model`` on ``max_iters``
     batches of :func:`make_semi_batch`, logging every iteration and saving
-    no checkpoint. The experiment is named after ``work_dir`` (a pytest
+    no checkpoint, with ``optim_wrapper`` (default: SGD, lr 0.01, momentum
+    0.9). The experiment is named after ``work_dir`` (a pytest
     ``tmp_path``, unique per test), as mmengine keeps one message hub and
     one visualizer per experiment name."""
     batches = [
@@ -159,7 +266,9 @@ def semi_runner(work_dir: Path,
         work_dir=str(work_dir),
         experiment_name=work_dir.name,
         train_dataloader=DataLoader(batches, batch_size=1, collate_fn=_first),
-        optim_wrapper={'optimizer': {'type': 'SGD', 'lr': 0.01, 'momentum': 0.9}},
+        optim_wrapper=optim_wrapper or {
+            'optimizer': {'type': 'SGD', 'lr': 0.01, 'momentum': 0.9}
+        },
         train_cfg={'by_epoch': False, 'max_iters': max_iters},
         default_hooks={
             'checkpoint': None,

@@ -9,6 +9,7 @@ For tests of checkpointing and of the command-line tools::
 Any config file can take the place of the tiny one: the helpers only need a
 path (``with_recorded_samples`` adds a hook to whatever config it gets).
 """
+import importlib.util
 import json
 import os
 import signal
@@ -208,6 +209,15 @@ def with_recorded_samples(config: Union[str, Path], path: Union[str, Path]) -> s
     }
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), {'type': 'RecordSamplesHook'}]
     return dump_config(cfg, path)
+
+
+def load_tool(name: str):
+    """The module of ``tools/<name>.py``, imported from its file (``tools``
+    is no package)."""
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

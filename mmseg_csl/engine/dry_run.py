@@ -5,11 +5,13 @@ submission. :func:`prepare_dry_run` keeps a config's model, pipelines,
 samplers and schedule, and changes only what a laptop lacks: the data (every
 dataset of the train, val and test dataloaders becomes a ``BaseSegDataset`` of
 generated images of the crop size, with the original classes), pretrained
-weights (none are downloaded), SyncBN (one process: BN) and the length of the
-run; with ``shrink``, also large crops and batches. :func:`dry_run` then
+weights (none are downloaded), SyncBN (one process: BN), mixed precision where
+there is no GPU (float32) and the length of the run; with ``shrink``, also large
+crops and batches. :func:`dry_run` then
 trains and validates and returns a :class:`DryRunReport`.
 """
 import inspect
+import logging
 import os.path as osp
 import time
 import uuid
@@ -18,14 +20,17 @@ from typing import Any, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
+import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import DATASETS, RUNNERS
 
 from ..datasets.samplers.multi_source_sampler import split_batch
 from .cpu_distributed import replace_sync_bn
+from .precision import FLOAT32, set_precision, training_precision
 
 # Images of a generated validation or test dataset; a training dataset gets
 # enough for its batches of the whole run (an epoch-based sampler then needs
@@ -70,7 +75,8 @@ def load_config(path: str) -> Config:
 
 
 def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
-                    shrink: bool = False) -> Tuple[int, int]:
+                    shrink: bool = False,
+                    precision: Optional[str] = None) -> Tuple[int, int]:
     """Rewrite ``cfg`` in place for a dry run and write its data under ``data_root``.
 
     - with ``shrink``, first :func:`shrink_config`;
@@ -81,6 +87,10 @@ def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
       datasets; a training dataset holds ``batch_size * iters`` images;
     - ``init_cfg`` and ``pretrained`` become None everywhere in the model,
       ``load_from`` None, ``resume`` False; SyncBN becomes BN;
+    - it trains in ``precision`` (``'float32'``, ``'bfloat16'`` or
+      ``'float16'``, see :func:`~mmseg_csl.engine.precision.set_precision`);
+      None keeps the config's, except that mixed precision becomes float32
+      on a machine without a GPU;
     - training: ``iters`` iterations (``IterBasedTrainLoop``), then one
       validation; a log line every iteration, a checkpoint after the last;
     - ``ClassCountCheckHook`` is added unless present, so a model that
@@ -105,12 +115,28 @@ def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
                 cfg[loader]['dataset'], osp.join(data_root, loader), size, num_images)
     drop_pretrained_weights(cfg.model)
     replace_sync_bn(cfg.model)
+    _set_dry_run_precision(cfg, precision)
     cfg.update(sync_bn=None, load_from=None, resume=False,
                experiment_name=f'dry_run_{uuid.uuid4().hex[:8]}')
     if cfg.get('visualizer'):
         cfg.visualizer.pop('name', None)
     _short_schedule(cfg, iters)
     return size
+
+
+def _set_dry_run_precision(cfg: Config, precision: Optional[str]) -> None:
+    """``precision`` if given; else the config's, float32 for mixed precision
+    without a GPU (mmengine's AmpOptimWrapper needs one)."""
+    if precision is None:
+        precision = training_precision(cfg)
+        if precision == FLOAT32:
+            return
+        if not torch.cuda.is_available():
+            print_log(f'No GPU: the dry run trains in float32, not in the '
+                      f'{precision} mixed precision of the config.',
+                      logger='current', level=logging.WARNING)
+            precision = FLOAT32
+    set_precision(cfg, precision)
 
 
 def _short_schedule(cfg: Config, iters: int) -> None:

@@ -38,6 +38,7 @@ from mmseg_csl.datasets.samplers.multi_source_sampler import split_batch
 from mmseg_csl.engine import dry_run, prepare_dry_run
 from mmseg_csl.engine.cpu_distributed import replace_sync_bn
 from mmseg_csl.engine.dry_run import drop_pretrained_weights, shrink_config
+from mmseg_csl.engine.precision import set_precision
 from tests.tool_utils import run_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -363,6 +364,9 @@ def test_name_matches_algorithm_and_optimisation(path, configs):
     else:
         assert (loss.type, loss.avg_non_ignore) == ('CrossEntropyLoss', True)
     assert cfg.train_cfg.type == 'EpochBasedTrainLoop'
+    # bfloat16 mixed precision, as both released versions of CSL train
+    assert (cfg.optim_wrapper.type, cfg.optim_wrapper.dtype,
+            cfg.optim_wrapper.loss_scale) == ('AmpOptimWrapper', 'bfloat16', 1.0)
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.type, optimizer.lr, optimizer.momentum,
             optimizer.weight_decay) == ('SGD', benchmark.lr, 0.9, 1e-4)
@@ -463,7 +467,9 @@ def test_model_builds_and_predicts(path, configs, single_thread):
     assert prediction.pred_sem_seg.data.shape == (1, 33, 41)
     assert prediction.seg_logits.data.shape[0] == len(classes)
 
-    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    optim_cfg = Config(dict(optim_wrapper=copy.deepcopy(cfg.optim_wrapper)))
+    set_precision(optim_cfg, 'float32')  # AmpOptimWrapper needs a GPU
+    optim_wrapper = build_optim_wrapper(model, optim_cfg.optim_wrapper)
     lr = cfg.optim_wrapper.optimizer.lr
     head_mult = BENCHMARKS[parse_name(path)['dataset']].head_lr_mult
     parameter_lr = {
@@ -510,8 +516,9 @@ def test_training_samples_pass_the_pipelines(path, configs):
 def small_run_config(path: str, data_roots: Dict[str, str], work_dir: Path) -> Config:
     """The config with a small backbone and head (no pretrained weights, BN
     for SyncBN), crops of RUN_SIZE pixels, the smallest batches of its
-    proportions and no worker processes."""
+    proportions, no worker processes, in float32 (on CPU)."""
     cfg = load(path, data_roots)
+    set_precision(cfg, 'float32')
     prefix = 'model.segmentor.' if cfg.model.type == 'SemiSegmentor' else 'model.'
     cfg.merge_from_dict({f'{prefix}backbone': TINY_BACKBONE,
                          f'{prefix}decode_head': TINY_HEAD})

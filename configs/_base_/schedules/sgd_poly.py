@@ -11,8 +11,16 @@
 # max_epochs = 2 x the paper's epochs (a rounding difference of at most 1 iteration
 # per loop epoch). Supervised baselines count passes over the labeled split with 4
 # images per GPU (drop_last), as the reference code's.
+#
+# Mixed precision in bfloat16, as both released versions train: mmengine's
+# AmpOptimWrapper (autocast; bfloat16 needs no loss scaling, so the scale stays 1
+# and only steps with non-finite gradients are skipped). It needs a GPU:
+# `tools/train.py --amp-dtype float32` (or float16, for GPUs without bfloat16)
+# trains otherwise, and tools/dry_run.py trains in float32 where there is none.
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
+    dtype='bfloat16',
+    loss_scale=1.0,
     optimizer=dict(type='SGD', lr=0.001, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=True,

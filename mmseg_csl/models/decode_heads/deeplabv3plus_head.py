@@ -6,7 +6,10 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from mmseg.utils import SampleList
 from torch import Tensor
+
+from ..utils.precision import at_least_float32
 
 
 @MODELS.register_module()
@@ -140,6 +143,14 @@ class DeepLabV3PlusHead(BaseDecodeHead):
                              f'(low-level, high-level) but got {num} feature '
                              'maps; set the backbone out_indices or in_index')
         return super()._transform_inputs(inputs)
+
+    def loss_by_feat(self, seg_logits: Tensor,
+                     batch_data_samples: SampleList) -> dict:
+        """mmseg's loss, on the logits cast to float32: under mixed precision
+        they come in the autocast dtype, and would otherwise be resized to
+        the label size in it."""
+        return super().loss_by_feat(at_least_float32(seg_logits),
+                                    batch_data_samples)
 
     def forward(self, inputs: Tuple[Tensor, ...]) -> Tensor:
         """Decode backbone features into logits.

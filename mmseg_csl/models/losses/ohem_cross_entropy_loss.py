@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..utils.precision import at_least_float32
+
 
 @MODELS.register_module()
 class BatchOhemCrossEntropyLoss(nn.Module):
@@ -117,8 +119,10 @@ class BatchOhemCrossEntropyLoss(nn.Module):
                              'does not match label of shape '
                              f'{tuple(label.shape)}')
         kept = self.hard_pixel_mask(cls_score, label, ignore_index)
+        # float32 also under mixed precision, as the selection above
         per_pixel = F.cross_entropy(
-            cls_score, label, reduction='none', ignore_index=ignore_index)
+            at_least_float32(cls_score), label, reduction='none',
+            ignore_index=ignore_index)
         loss = per_pixel[kept].sum() / kept.sum().clamp(min=1)
         return self.loss_weight * loss
 

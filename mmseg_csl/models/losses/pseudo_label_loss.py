@@ -3,6 +3,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..utils.precision import at_least_float32
+
 
 @MODELS.register_module()
 class PseudoLabelCrossEntropyLoss(nn.Module):
@@ -29,7 +31,8 @@ class PseudoLabelCrossEntropyLoss(nn.Module):
 
         Args:
             seg_logits (Tensor): (B, K, h, w) logits; resized bilinearly to the label
-                size when (h, w) differs.
+                size when (h, w) differs. The loss is computed in float32
+                (float64 for float64 logits).
             pseudo_label (Tensor): (B, H, W) long class indices.
             weight (Tensor): (B, H, W) per-pixel weights in [0, 1].
             valid (Tensor): (B, H, W) bool, False on padded/ignored pixels.
@@ -48,7 +51,9 @@ class PseudoLabelCrossEntropyLoss(nn.Module):
         if seg_logits.shape[-2:] != pseudo_label.shape[-2:]:
             seg_logits = F.interpolate(seg_logits, size=pseudo_label.shape[-2:],
                                        mode='bilinear', align_corners=False)
-        per_pixel = F.cross_entropy(seg_logits, pseudo_label, reduction='none')
+        # float32 also under mixed precision (autocast gives the logits its dtype)
+        per_pixel = F.cross_entropy(at_least_float32(seg_logits), pseudo_label,
+                                    reduction='none')
         weighted = per_pixel * (weight.to(per_pixel.dtype) * valid)
         return self.loss_weight * weighted.sum() / valid.sum().clamp(min=1)
 

@@ -28,6 +28,7 @@ from ..utils import (
     generate_cutmix_masks,
     running_stats_kept,
 )
+from ..utils.precision import at_least_float32
 
 SUP_BRANCH = 'sup'
 UNSUP_BRANCHES = ('unsup_weak', 'unsup_strong1', 'unsup_strong2')
@@ -162,6 +163,12 @@ class SemiSegmentor(BaseSegmentor):
        restored afterwards, with ``'unimatch'`` it updates them) and the
        weighted pseudo-label losses of the strong views and of the
        perturbed-feature prediction.
+
+    Under mixed precision (``torch.autocast``, mmengine's
+    ``AmpOptimWrapper``) the networks run in the autocast dtype, and the
+    losses and the selection in float32: logits are cast to float32 before
+    they are resized to the label size, and the selector runs outside
+    autocast on float32 probabilities.
 
     The total is ``sup_weight * L_x + w1 * L_s1 + w2 * L_s2 + fp_weight *
     L_fp``; every term is returned under its own name
@@ -397,7 +404,8 @@ class SemiSegmentor(BaseSegmentor):
         """
         segmentor = self.segmentor
         losses = add_prefix(
-            segmentor.decode_head.loss_by_feat(logits, data_samples),
+            segmentor.decode_head.loss_by_feat(at_least_float32(logits),
+                                               data_samples),
             'decode')
         if segmentor.with_auxiliary_head:
             heads = segmentor.auxiliary_head
@@ -433,12 +441,15 @@ class SemiSegmentor(BaseSegmentor):
         else:
             source_logits = self._source_logits(batch.weak[num_u:])
         size = batch.weak.shape[2:]
-        probs, source_probs = (
-            self._resize(logits.detach(), size).float().softmax(1)
-            for logits in (weak_logits, source_logits))
         valid, source_valid = batch.valid[:num_u], batch.valid[num_u:]
-        selection = self.selector(probs, valid)
-        source = self.selector(source_probs, source_valid)
+        # float32 probabilities, and no autocast inside the selector, whose
+        # sums (e.g. torch.linalg.vecdot on CPU) autocast would lower.
+        with torch.autocast(weak_logits.device.type, enabled=False):
+            probs, source_probs = (
+                self._resize(at_least_float32(logits.detach()), size).softmax(1)
+                for logits in (weak_logits, source_logits))
+            selection = self.selector(probs, valid)
+            source = self.selector(source_probs, source_valid)
         return PseudoLabels(
             selection=selection,
             targets=(selection.pseudo_label, selection.weight, valid),
@@ -473,7 +484,8 @@ class SemiSegmentor(BaseSegmentor):
         with running_stats_kept(self.segmentor, self.keep_running_stats):
             strong_logits = self._decode(
                 self.segmentor.extract_feat(torch.cat(list(views))))
-        strong_logits = self._resize(strong_logits, size).chunk(len(views))
+        strong_logits = self._resize(at_least_float32(strong_logits),
+                                     size).chunk(len(views))
         losses = {
             f'unsup.loss_s{index + 1}':
             weight * self.unsup_loss(logits, *view_targets)
@@ -482,7 +494,7 @@ class SemiSegmentor(BaseSegmentor):
         }
         if fp_logits is not None:
             losses['unsup.loss_fp'] = self.fp_weight * self.unsup_loss(
-                self._resize(fp_logits, size), *pseudo.targets)
+                self._resize(at_least_float32(fp_logits), size), *pseudo.targets)
         return losses
 
     def _labeled_and_weak_forward(
