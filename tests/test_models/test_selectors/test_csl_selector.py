@@ -1,24 +1,17 @@
-import glob
-import os.path as osp
-
-import numpy as np
 import pytest
 import torch
 from mmseg.registry import TASK_UTILS
 
 from mmseg_csl import CSLSelector, ThresholdSelector
 from tests.reference_csl import reference_csl
+from tests.selector_vectors import (
+    VECTORS,
+    assert_matches_vectors,
+    load_vectors,
+    needs_vectors,
+    points,
+)
 
-SHARED = osp.join(osp.dirname(__file__), '..', '..', '..', '..', 'shared')
-# The released code's outputs for each variant, float64.
-VECTOR_FOLDERS = {'release': 'csl_selection', 'masking': 'csl_selection_masking'}
-VECTORS = [
-    pytest.param(variant, path, id=f'{variant}-{osp.basename(path)}')
-    for variant, folder in VECTOR_FOLDERS.items()
-    for path in sorted(glob.glob(osp.join(SHARED, 'testvectors', folder, '*.npz')))
-]
-needs_vectors = pytest.mark.skipif(
-    not VECTORS, reason=f'no test vectors under {osp.abspath(SHARED)}')
 VARIANTS = tuple(CSLSelector.VARIANTS)
 
 
@@ -33,13 +26,6 @@ def selector_path(request, monkeypatch):
     return request.param
 
 
-def load_vectors(path):
-    data = np.load(path)
-    probs = torch.from_numpy(data['probs'])
-    valid = torch.from_numpy(data['ignore'] != 255)
-    return probs, valid, data
-
-
 def random_probs(batch=2, classes=5, height=12, width=10, scale=3.0, seed=0,
                  dtype=torch.float64):
     generator = torch.Generator().manual_seed(seed)
@@ -48,29 +34,12 @@ def random_probs(batch=2, classes=5, height=12, width=10, scale=3.0, seed=0,
     return logits.softmax(dim=1).to(dtype)
 
 
-def points(result, variant):
-    """The clustered coordinates of a result, as the test vectors store them."""
-    if variant == 'masking':
-        return result.max_conf.log(), -result.res_var
-    return result.max_conf, result.res_var
-
-
 @needs_vectors
 @pytest.mark.parametrize('variant, path', VECTORS)
 def test_matches_released_code_float64(variant, path):
     probs, valid, expected = load_vectors(path)
     result = CSLSelector(variant=variant)(probs, valid)
-    keep = valid.numpy()
-    np.testing.assert_allclose(result.weight.numpy(), expected['weight'], atol=1e-6,
-                               rtol=0)
-    for name, value in zip(('max_conf', 'res_var'), points(result, variant)):
-        np.testing.assert_allclose(value.numpy()[keep], expected[name][keep],
-                                   atol=1e-6, rtol=0)
-    for name in ('center', 'center_var'):
-        np.testing.assert_allclose(getattr(result, name).numpy(), expected[name],
-                                   atol=1e-6, rtol=0)
-    assert torch.equal(result.reliable, (result.weight == 1) & valid)
-    assert torch.equal(result.pseudo_label, probs.argmax(dim=1))
+    assert_matches_vectors(result, probs, valid, expected, variant)
 
 
 @needs_vectors
