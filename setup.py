@@ -91,7 +91,9 @@ if __name__ == '__main__':
         keywords='computer vision, semantic segmentation, semi-supervised learning',
         license='Apache License 2.0',
         python_requires='>=3.8',
-        packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
+        # the package and its subpackages only (tests, benchmarks, tools and
+        # configs are not packages of it; configs and tools ship as .mim)
+        packages=find_packages(include=('mmseg_csl', 'mmseg_csl.*')),
         include_package_data=True,
         package_data={
             'mmseg_csl':
