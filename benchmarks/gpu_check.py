@@ -1,0 +1,553 @@
+"""One check of mmseg_csl on a GPU, printed as one table.
+
+    python benchmarks/gpu_check.py [--out DIR] [--iters 50] [--warmup 10]
+        [--budget-s 420] [--sections tests selector training]
+        [--methods csl unimatch supervised] [--precisions float32 bfloat16]
+
+1. **CUDA tests**: ``pytest -m cuda tests/test_cuda``: the selector on the GPU
+   against the released code's test vectors of both versions (looked for as
+   ``tests/selector_vectors.py`` says) and against the CPU path; one
+   ``SemiSegmentor`` training step per reference method in float32, bfloat16
+   and float16 (finite float32 losses, gradients at both ends of the network);
+   mmengine's ``AmpOptimWrapper`` in bfloat16 and float16.
+2. **Selector time**: ``CSLSelector`` (both versions) and UniMatch's
+   ``ThresholdSelector`` on B=8, K=21, 321x321 float32 probabilities, against
+   one ``probs.max(1)`` on the same GPU: medians of CUDA-event timings,
+   interleaved (target: CSL at most 2x ``probs.max(1)``).
+3. **Training**: the Pascal VOC 2012 R101 configs (split 92) of the CSL
+   release, UniMatch and the supervised baseline at their crop (321) and
+   per-GPU batch (2 labeled + 4 unlabeled; 4 labeled for the baseline), on
+   generated data through the dry-run machinery (``mmseg_csl.engine.dry_run``:
+   no downloads, no pretrained weights, BN for SyncBN), in float32 and in
+   bfloat16 mixed precision, each in a fresh process: seconds per iteration
+   (median after ``--warmup`` iterations), of it ``train_step`` (forward,
+   backward, optimizer step) and the rest (waiting for data, hooks), peak GPU
+   memory (``torch.cuda.max_memory_allocated`` and ``_reserved``, over the
+   whole run and after the warm-up), the CSL / UniMatch time ratio (target at
+   most 1.05) and whether bfloat16 fits a 24 GB card.
+
+The table is also written to ``DIR/gpu_check.md`` (and the numbers to
+``DIR/gpu_check.json``, the logs of every part to ``DIR/*.log``). Training
+runs are cut short to keep the whole check inside ``--budget-s``; the table
+says what ran. ``--smoke`` runs the training part on CPU with a small
+backbone (a self-test of this script, as tests/test_benchmarks does).
+``benchmarks/gpu/README.md`` says how to run it on a bare GPU machine.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from functools import partial
+from typing import Callable, Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+CONFIGS = {
+    'csl': 'configs/csl/csl_deeplabv3plus-r101-d8_4xb2-80e_voc12-321x321_92.py',
+    'csl-masking':
+    'configs/csl/csl-masking_deeplabv3plus-r101-d8_4xb2-80e_voc12-321x321_92.py',
+    'unimatch':
+    'configs/unimatch/unimatch_deeplabv3plus-r101-d8_4xb2-80e_voc12-321x321_92.py',
+    'supervised':
+    'configs/supervised/supervised_deeplabv3plus-r101-d8_4xb4-80e_voc12-321x321_92.py',
+}
+GIB = 2**30
+# A 24 GB card (RTX 3090/4090, A5000, L4) offers about 23.6 GiB to PyTorch; the
+# CUDA context and libraries take about 1 GiB of it besides the allocator's pool.
+CARD_24GB_GIB = 23.6
+CUDA_CONTEXT_GIB = 1.0
+SELECTOR_TARGET = 2.0
+RATIO_TARGET = 1.05
+# --smoke: a backbone and head small enough for a CPU (tests' TINY_* of
+# test_benchmark_configs), 64 px crops.
+SMOKE_BACKBONE = dict(depth=18, stem_channels=16, base_channels=16)
+SMOKE_HEAD = dict(in_channels=128, channels=32, c1_in_channels=16, c1_channels=8)
+SMOKE_SIZE = 64
+
+
+# ---------------------------------------------------------------------------
+# 1. CUDA tests
+# ---------------------------------------------------------------------------
+def run_cuda_tests(out: str, timeout_s: float) -> List[List[str]]:
+    """Rows (test, passed / run, failures) of ``pytest -m cuda tests/test_cuda``."""
+    xml_path = osp.join(out, 'cuda_tests.xml')
+    command = [sys.executable, '-m', 'pytest', '-m', 'cuda', 'tests/test_cuda', '-q',
+               '-p', 'no:cacheprovider', f'--junitxml={xml_path}']
+    code, seconds = run_logged(command, osp.join(out, 'cuda_tests.log'), timeout_s)
+    if not osp.isfile(xml_path):
+        return [['pytest -m cuda', f'no result (exit {code})', 'see cuda_tests.log']]
+    groups: Dict[str, List[int]] = {}
+    failures: Dict[str, List[str]] = {}
+    skipped_reasons = set()
+    for case in ElementTree.parse(xml_path).getroot().iter('testcase'):
+        name = case.get('name', '')
+        function, _, params = name.partition('[')
+        counts = groups.setdefault(function, [0, 0, 0])  # passed, failed, skipped
+        if case.find('skipped') is not None:
+            counts[2] += 1
+            skipped_reasons.add(case.find('skipped').get('message', ''))
+        elif case.find('failure') is not None or case.find('error') is not None:
+            counts[1] += 1
+            failures.setdefault(function, []).append(params.rstrip(']') or name)
+        else:
+            counts[0] += 1
+    rows = []
+    for function, (passed, failed, skipped) in groups.items():
+        note = ', '.join(failures.get(function, []))
+        if skipped:
+            note = (note + '; ' if note else '') + f'{skipped} skipped'
+        rows.append([function, f'{passed} / {passed + failed}',
+                     'FAILED: ' + note if failed else note or 'ok'])
+    total = [sum(counts[i] for counts in groups.values()) for i in range(3)]
+    rows.append(['all CUDA tests', f'{total[0]} / {total[0] + total[1]}',
+                 f'{seconds:.0f} s' + (f'; skipped: {sorted(skipped_reasons)}'
+                                       if total[2] else '')])
+    return rows
+
+
+def run_logged(command: List[str], log_path: str, timeout_s: float,
+               env: Optional[dict] = None):
+    """Run ``command`` in the repository root, its output to ``log_path``;
+    returns (exit code or 'timeout', seconds)."""
+    start = time.perf_counter()
+    with open(log_path, 'w') as log:
+        try:
+            code = subprocess.run(command, cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=max(1, timeout_s),
+                                  env=env).returncode
+        except subprocess.TimeoutExpired:
+            code = 'timeout'
+    return code, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------
+# 2. Selector time
+# ---------------------------------------------------------------------------
+def cuda_medians(runs: Dict[str, Callable], repeats: int) -> Dict[str, float]:
+    """Median milliseconds of each run by CUDA events, interleaved, after
+    three warm-up calls each."""
+    for fn in runs.values():
+        for _ in range(3):
+            fn()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times[name].append(start.elapsed_time(end))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def selector_timing(repeats: int) -> dict:
+    from benchmarks.selector_speed import make_inputs
+    from mmseg_csl import CSLSelector, ThresholdSelector
+    from mmseg_csl.models.selectors.confidence_features import confidence_features
+    probs, valid = make_inputs(8, 21, 321, 'cuda')
+    selectors = {f'CSLSelector {variant}': CSLSelector(variant=variant)
+                 for variant in CSLSelector.VARIANTS}
+    selectors['ThresholdSelector 0.95 (UniMatch)'] = ThresholdSelector(0.95)
+    runs = {'probs.max(1)': lambda: probs.max(1)}
+    runs.update({name: partial(selector, probs, valid)
+                 for name, selector in selectors.items()})
+    runs['  of which: confidence features'] = partial(confidence_features, probs, valid)
+    medians = cuda_medians(runs, repeats)
+    return {'medians_ms': medians, 'repeats': repeats,
+            'input_mib': probs.numel() * probs.element_size() / 2**20}
+
+
+def selector_rows(timing: dict) -> List[List[str]]:
+    medians = timing['medians_ms']
+    base = medians['probs.max(1)']
+    rows = []
+    for name, ms in medians.items():
+        ratio = ms / base
+        verdict = ''
+        if name.startswith('CSLSelector'):
+            verdict = 'met' if ratio <= SELECTOR_TARGET else 'NOT met'
+            verdict = f'target <= {SELECTOR_TARGET:g}x: {verdict}'
+        rows.append([name, f'{ms:.3f} ms', f'{ratio:.2f}x', verdict])
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# 3. Training
+# ---------------------------------------------------------------------------
+def prepare_training_configs(methods: List[str], out: str, iters: int,
+                             smoke: bool) -> Dict[str, str]:
+    """For each method, its Pascal config rewritten by ``prepare_dry_run``
+    (its data generated under ``out/data/<method>``) with ``iters``
+    iterations, no checkpoint, dumped to ``out/configs/<method>.py``."""
+    from mmseg_csl.engine import load_config, prepare_dry_run
+    paths = {}
+    os.makedirs(osp.join(out, 'configs'), exist_ok=True)
+    for method in methods:
+        cfg = load_config(osp.join(ROOT, CONFIGS[method]))
+        if smoke:
+            shrink_for_cpu(cfg)
+        prepare_dry_run(cfg, osp.join(out, 'data', method), iters=iters,
+                        precision='float32')
+        cfg.default_hooks.checkpoint = None
+        cfg.work_dir = osp.join(out, 'work_dirs', method)
+        paths[method] = osp.join(out, 'configs', f'{method}.py')
+        cfg.dump(paths[method])
+    return paths
+
+
+def shrink_for_cpu(cfg) -> None:
+    from mmseg_csl.engine.dry_run import shrink_config
+    model = cfg.model.segmentor if cfg.model.type == 'SemiSegmentor' else cfg.model
+    model.backbone.update(SMOKE_BACKBONE)
+    model.decode_head.update(SMOKE_HEAD)
+    shrink_config(cfg, max_side=SMOKE_SIZE)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(num_workers=0, persistent_workers=False)
+
+
+class StepTimes:
+    """Two hooks around every training iteration: ``first`` (highest
+    priority) and ``last`` (lowest), which synchronise the GPU and take the
+    time, so that ``train_step`` lies between ``last.before_train_iter`` and
+    ``first.after_train_iter``, and a whole iteration between two
+    ``last.after_train_iter``. After ``warmup`` iterations the allocator's
+    cache is emptied and the peak memory reset, so that the steady peak
+    leaves out what the warm-up alone took (cuDNN's benchmarking of
+    convolution algorithms, with workspaces sized to this card)."""
+
+    def __init__(self, warmup: int) -> None:
+        from mmengine.hooks import Hook
+        self.warmup = warmup
+        self.step_start: List[float] = []
+        self.step_end: List[float] = []
+        self.iter_end: List[float] = []
+        self.losses: Dict[str, float] = {}
+        self.memory: Dict[str, float] = {}
+        times = self
+
+        class First(Hook):
+            priority = 'HIGHEST'
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None,
+                                 outputs=None):
+                times.step_end.append(times.now())
+
+        class Last(Hook):
+            priority = 'LOWEST'
+
+            def before_train(self, runner):
+                times.iter_end.append(times.now())
+
+            def before_train_iter(self, runner, batch_idx, data_batch=None):
+                if batch_idx == times.warmup and torch.cuda.is_available():
+                    times.memory.update(times.peaks('warmup'))
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
+                times.step_start.append(times.now())
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None,
+                                 outputs=None):
+                times.iter_end.append(times.now())
+                times.losses = {name: float(value)
+                                for name, value in (outputs or {}).items()}
+                if runner.iter + 1 == runner.max_iters and torch.cuda.is_available():
+                    times.memory.update(times.peaks('steady'))
+
+        self.first, self.last = First(), Last()
+
+    @staticmethod
+    def now() -> float:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    @staticmethod
+    def peaks(phase: str) -> Dict[str, float]:
+        return {f'{phase}_allocated_gib': torch.cuda.max_memory_allocated() / GIB,
+                f'{phase}_reserved_gib': torch.cuda.max_memory_reserved() / GIB}
+
+    def summary(self) -> dict:
+        steps = [end - start for start, end in zip(self.step_start, self.step_end)]
+        iters = [b - a for a, b in zip(self.iter_end, self.iter_end[1:])]
+        timed = slice(self.warmup, None)
+        if len(iters) <= self.warmup:
+            timed = slice(len(iters) // 2, None)
+        return {'iter_s': statistics.median(iters[timed]),
+                'step_s': statistics.median(steps[timed]),
+                'first_iter_s': iters[0], 'timed_iters': len(iters[timed]),
+                'losses': self.losses, **self.memory}
+
+
+def train_run(config: str, precision: str, warmup: int, iters: int,
+              out_json: str) -> None:
+    """One training run (in its own process): the dumped config in
+    ``precision`` for ``iters`` iterations, timed by :class:`StepTimes`, the
+    summary to ``out_json``."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    from mmseg_csl.engine.precision import set_precision, training_precision
+    start = time.perf_counter()
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    set_precision(cfg, precision)
+    cfg.train_cfg.update(max_iters=iters, val_interval=iters)
+    cfg.work_dir = osp.join(cfg.work_dir, precision)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    runner = Runner.from_cfg(cfg)
+    times = StepTimes(warmup)
+    runner.register_hook(times.first)
+    runner.register_hook(times.last)
+    runner.train()
+    summary = times.summary()
+    summary.update(precision=training_precision(cfg),
+                   optim_wrapper=type(runner.optim_wrapper).__name__,
+                   iters=runner.iter, wall_s=time.perf_counter() - start,
+                   device=torch.cuda.get_device_name() if torch.cuda.is_available()
+                   else 'cpu')
+    with open(out_json, 'w') as f:
+        json.dump(summary, f, indent=1)
+
+
+def training_runs(args, out: str, deadline: float) -> List[dict]:
+    """Prepare the configs, then one process per (method, precision),
+    bfloat16 first. Each run gets an equal share of the time left: after
+    the first, its iterations are cut (to no fewer than ``warmup + 5``) where
+    the times measured so far say that ``--iters`` would not fit."""
+    configs = prepare_training_configs(args.methods, out, args.iters, args.smoke)
+    runs = [(method, precision) for precision in reversed(args.precisions)
+            for method in args.methods]
+    results: List[dict] = []
+    for index, (method, precision) in enumerate(runs):
+        name = f'{method}_{precision}'
+        left = deadline - time.perf_counter()
+        share = left / (len(runs) - index)
+        iters = planned_iterations(results, precision, share, args)
+        if left < 20 or iters is None:
+            results.append(dict(method=method, precision=precision,
+                                error='not run: out of time'))
+            continue
+        out_json = osp.join(out, f'train_{name}.json')
+        command = [sys.executable, osp.abspath(__file__), '--train-run',
+                   configs[method], '--precision', precision, '--warmup',
+                   str(args.warmup), '--iters', str(iters), '--json', out_json]
+        timeout = left if index == len(runs) - 1 else min(left, max(1.5 * share, 90))
+        code, seconds = run_logged(command, osp.join(out, f'train_{name}.log'),
+                                   timeout)
+        result = dict(method=method, precision=precision, seconds=seconds)
+        if code == 0 and osp.isfile(out_json):
+            with open(out_json) as f:
+                result.update(json.load(f))
+        else:
+            result['error'] = f'exit {code} after {seconds:.0f} s, see train_{name}.log'
+        print(f'  {name}: {iters} iterations, '
+              f'{result.get("iter_s", result.get("error"))} s/it, {seconds:.0f} s',
+              flush=True)
+        results.append(result)
+    return results
+
+
+def planned_iterations(results: List[dict], precision: str, share: float,
+                       args) -> Optional[int]:
+    """Iterations of the next run: ``--iters``, or fewer where the runs so
+    far (their time per iteration, in this precision if one ran, float32
+    taken as twice bfloat16 otherwise, and their fixed cost) say that they
+    would not fit ``share`` seconds; None where not even ``warmup + 5``
+    would."""
+    done = [r for r in results if 'iter_s' in r]
+    if not done:
+        return args.iters
+    same = [r['iter_s'] for r in done if r['precision'] == precision]
+    per_iter = max(same) if same else max(r['iter_s'] for r in done) * (
+        2.0 if precision == 'float32' else 1.0)
+    fixed = max(r['seconds'] - r['iters'] * r['iter_s'] for r in done)
+    fit = int((share - fixed) / per_iter)
+    if fit < args.warmup + 5:
+        return None
+    return min(args.iters, fit)
+
+
+def training_rows(results: List[dict]) -> List[List[str]]:
+    rows = []
+    for result in results:
+        label = f'{result["method"]} {result["precision"]}'
+        if 'error' in result:
+            rows.append([label, result['error'], '', '', '', ''])
+            continue
+        losses = result.get('losses', {})
+        finite = all(v == v and abs(v) != float('inf') for v in losses.values())
+        memory = ('{:.2f} / {:.2f} GiB'.format(
+            result['steady_allocated_gib'], result['steady_reserved_gib'])
+            if 'steady_allocated_gib' in result else 'n/a')
+        warm_memory = ('{:.2f} / {:.2f} GiB'.format(
+            result['warmup_allocated_gib'], result['warmup_reserved_gib'])
+            if 'warmup_allocated_gib' in result else 'n/a')
+        rows.append([
+            label,
+            f'{result["iter_s"]:.3f} s',
+            f'{result["step_s"]:.3f} s (+{result["iter_s"] - result["step_s"]:.3f})',
+            memory, warm_memory,
+            f'{result["iters"]} it ({result["timed_iters"]} timed), '
+            f'first {result["first_iter_s"]:.1f} s, losses '
+            f'{"finite" if finite else "NOT FINITE"}, {result["optim_wrapper"]}'])
+    return rows
+
+
+def training_verdicts(results: List[dict]) -> List[List[str]]:
+    by_name = {(r['method'], r['precision']): r for r in results if 'error' not in r}
+    rows = []
+    for precision in ('float32', 'bfloat16'):
+        csl, unimatch = by_name.get(('csl', precision)), by_name.get(
+            ('unimatch', precision))
+        if csl and unimatch:
+            ratio = csl['iter_s'] / unimatch['iter_s']
+            step_ratio = csl['step_s'] / unimatch['step_s']
+            verdict = 'met' if ratio <= RATIO_TARGET else 'NOT met'
+            rows.append([f'CSL / UniMatch time per iteration, {precision}',
+                         f'{ratio:.3f}x (train_step alone {step_ratio:.3f}x)',
+                         f'target <= {RATIO_TARGET}: {verdict}'])
+    for method in ('csl', 'unimatch', 'supervised'):
+        run = by_name.get((method, 'bfloat16'))
+        if run and 'steady_reserved_gib' in run:
+            need = run['steady_reserved_gib'] + CUDA_CONTEXT_GIB
+            fits = 'yes' if need <= CARD_24GB_GIB else 'NO'
+            rows.append([f'{method} bfloat16 fits a 24 GB card',
+                         f'{fits}: steady peak reserved + {CUDA_CONTEXT_GIB:g} GiB '
+                         f'context '
+                         f'= {need:.1f} GiB',
+                         f'<= {CARD_24GB_GIB} GiB usable'])
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# the table
+# ---------------------------------------------------------------------------
+def markdown_table(header: List[str], rows: List[List[str]]) -> str:
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '|'.join(' --- ' for _ in header) + '|']
+    lines += ['| ' + ' | '.join(str(cell) for cell in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def environment_line() -> str:
+    import mmcv
+    import mmengine
+    import mmseg
+
+    from mmseg_csl.ops import cpu_kernels_built
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'
+    build = os.environ.get('MMCV_BUILD')  # set by benchmarks/gpu/run_gpu_check.sh
+    build = f' ({build})' if build else ''
+    return (f'{device}, {os.cpu_count()} CPU cores; torch {torch.__version__} '
+            f'(CUDA {torch.version.cuda}, '
+            f'cuDNN {torch.backends.cudnn.version()}), mmcv {mmcv.__version__}{build}, '
+            f'mmengine {mmengine.__version__}, mmseg {mmseg.__version__}; '
+            f'mmseg_csl CPU kernels built: {cpu_kernels_built()}; TF32: matmul '
+            f'{torch.backends.cuda.matmul.allow_tf32}, cuDNN '
+            f'{torch.backends.cudnn.allow_tf32}')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--out', default=osp.join(ROOT, 'work_dirs', 'gpu_check'))
+    parser.add_argument('--iters', type=int, default=50,
+                        help='training iterations per run (default 50)')
+    parser.add_argument('--warmup', type=int, default=10,
+                        help='iterations left out of the timings (default 10)')
+    parser.add_argument('--repeats', type=int, default=50,
+                        help='timed calls of each selector candidate')
+    parser.add_argument('--budget-s', type=float, default=420,
+                        help='the whole check stays inside this many seconds')
+    parser.add_argument('--sections', nargs='+',
+                        default=['tests', 'selector', 'training'],
+                        choices=['tests', 'selector', 'training'])
+    parser.add_argument('--methods', nargs='+',
+                        default=['csl', 'unimatch', 'supervised'],
+                        choices=sorted(CONFIGS))
+    parser.add_argument('--precisions', nargs='+', default=['float32', 'bfloat16'],
+                        choices=['float32', 'bfloat16', 'float16'])
+    parser.add_argument('--smoke', action='store_true',
+                        help='training on CPU with a small backbone (self-test)')
+    # one training run, in a process of its own (used by the check itself)
+    parser.add_argument('--train-run', help=argparse.SUPPRESS)
+    parser.add_argument('--precision', help=argparse.SUPPRESS)
+    parser.add_argument('--json', help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.train_run:
+        train_run(args.train_run, args.precision, args.warmup, args.iters, args.json)
+        return
+    start = time.perf_counter()
+    deadline = start + args.budget_s
+    os.makedirs(args.out, exist_ok=True)
+    if not torch.cuda.is_available() and not args.smoke:
+        sys.exit('gpu_check.py needs a CUDA GPU (--smoke: the training on CPU)')
+    if args.smoke:  # AmpOptimWrapper needs a GPU
+        args.sections, args.precisions = ['training'], ['float32']
+    sections = [f'# mmseg_csl GPU check\n\n{environment_line()}']
+    report: dict = {'environment': environment_line()}
+    print(sections[0], flush=True)
+
+    if 'tests' in args.sections:
+        print('1. CUDA tests ...', flush=True)
+        rows = run_cuda_tests(args.out,
+                              timeout_s=min(150, deadline - time.perf_counter()))
+        report['cuda_tests'] = rows
+        sections.append('## 1. CUDA tests (pytest -m cuda tests/test_cuda)\n\n'
+                        + markdown_table(['test', 'passed', 'notes'], rows))
+        print('\n' + sections[-1], flush=True)
+    if 'selector' in args.sections:
+        print('2. selector time ...', flush=True)
+        timing = selector_timing(args.repeats)
+        report['selector'] = timing
+        sections.append(
+            f'## 2. Selector time on CUDA: B=8, K=21, 321x321 float32 '
+            f'({timing["input_mib"]:.0f} MiB), median of {timing["repeats"]} '
+            'CUDA-event timings\n\n'
+            + markdown_table(['candidate', 'median', 'x probs.max(1)', 'verdict'],
+                             selector_rows(timing)))
+        print('\n' + sections[-1], flush=True)
+    if 'training' in args.sections:
+        print(f'3. training, {args.iters} iterations per run ...', flush=True)
+        results = training_runs(args, args.out, deadline)
+        report['training'] = results
+        sections.append(
+            f'## 3. Pascal VOC R101 configs (split 92), crop 321, per-GPU batch '
+            f'2 + 4 (supervised: 4), generated data; {args.iters} iterations per '
+            f'run, the first {args.warmup} not timed; medians\n\n'
+            + markdown_table(['run', 's / iteration', 'of which train_step (+ rest)',
+                              'peak memory after warm-up (allocated / reserved)',
+                              'peak memory in warm-up', 'notes'],
+                             training_rows(results))
+            + '\n\n' + markdown_table(['check', 'value', 'target'],
+                                      training_verdicts(results)
+                                      or [['(no pair of runs to compare)', '', '']]))
+        print('\n' + sections[-1], flush=True)
+    total = time.perf_counter() - start
+    sections.append(f'Total time of the check: {total:.0f} s '
+                    f'(budget {args.budget_s:.0f} s).')
+    table = '\n\n'.join(sections)
+    print('\n\nThe whole table:\n\n' + table, flush=True)
+    with open(osp.join(args.out, 'gpu_check.md'), 'w') as f:
+        f.write(table + '\n')
+    with open(osp.join(args.out, 'gpu_check.json'), 'w') as f:
+        json.dump(report, f, indent=1, default=str)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,71 @@
+"""benchmarks/gpu_check.py on CPU: its training part on a small backbone
+(--smoke), its verdicts and its planning of iterations. The check itself
+needs a GPU (benchmarks/gpu/README.md)."""
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.gpu_check import (
+    CARD_24GB_GIB,
+    planned_iterations,
+    training_rows,
+    training_verdicts,
+)
+from tests.tool_utils import REPO_ROOT
+
+
+def run(method, precision, iter_s, step_s=None, reserved=10.0, **extra):
+    return dict(method=method, precision=precision, iter_s=iter_s,
+                step_s=step_s or iter_s * 0.9, first_iter_s=5.0, iters=50,
+                timed_iters=40, seconds=40.0, losses={'loss': 1.0},
+                optim_wrapper='AmpOptimWrapper', steady_allocated_gib=reserved - 1,
+                steady_reserved_gib=reserved, warmup_allocated_gib=reserved - 1,
+                warmup_reserved_gib=reserved, **extra)
+
+
+def test_verdicts_compare_csl_with_unimatch_and_a_24gb_card():
+    results = [run('csl', 'bfloat16', 0.2095), run('unimatch', 'bfloat16', 0.20),
+               run('csl', 'float32', 0.50, reserved=CARD_24GB_GIB),
+               run('unimatch', 'float32', 0.40),
+               dict(method='supervised', precision='bfloat16', error='exit 1')]
+    verdicts = {row[0]: row[1:] for row in training_verdicts(results)}
+
+    bf16 = verdicts['CSL / UniMatch time per iteration, bfloat16']
+    assert bf16[0].startswith('1.047x') and bf16[1].endswith(': met')
+    assert verdicts['CSL / UniMatch time per iteration, float32'][1].endswith('NOT met')
+    assert verdicts['csl bfloat16 fits a 24 GB card'][0].startswith('yes: ')
+    assert 'supervised bfloat16 fits a 24 GB card' not in verdicts
+    rows = training_rows(results)
+    assert rows[0][:2] == ['csl bfloat16', '0.209 s']
+    assert rows[-1][1] == 'exit 1'
+
+
+def test_memory_beyond_a_24gb_card_is_reported():
+    verdicts = training_verdicts([run('csl', 'bfloat16', 0.2, reserved=23.0)])
+    assert verdicts[0][1].startswith('NO: ')
+
+
+def test_iterations_are_cut_to_the_time_left():
+    args = argparse.Namespace(iters=50, warmup=10)
+    assert planned_iterations([], 'bfloat16', 5.0, args) == 50  # nothing known yet
+    done = [run('csl', 'bfloat16', 0.5)]  # 40 s for 50 iterations: 15 s fixed
+    assert planned_iterations(done, 'bfloat16', 100.0, args) == 50
+    assert planned_iterations(done, 'bfloat16', 30.0, args) == 30
+    assert planned_iterations(done, 'float32', 30.0, args) == 15  # twice as slow
+    assert planned_iterations(done, 'bfloat16', 20.0, args) is None
+
+
+@pytest.mark.timeout(600)
+def test_smoke_training_on_cpu(tmp_path):
+    out = tmp_path / 'out'
+    result = subprocess.run(
+        [sys.executable, 'benchmarks/gpu_check.py', '--smoke', '--methods', 'csl',
+         '--iters', '3', '--warmup', '1', '--out', str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = (out / 'gpu_check.md').read_text()
+    [row] = [line for line in table.splitlines() if line.startswith('| csl float32')]
+    assert '3 it (2 timed)' in row and 'losses finite' in row
+    assert (out / 'gpu_check.json').is_file()
