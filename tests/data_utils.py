@@ -11,11 +11,13 @@
 Datasets made with the same ``num_classes`` have equal metainfo, so they can
 be joined by a ``ConcatDataset``.
 """
+import os
 from pathlib import Path
 from typing import Tuple, Union
 
 import mmcv
 import numpy as np
+import pytest
 
 BLOCK_SIZE = 10
 
@@ -89,3 +91,14 @@ def make_tiny_seg_dataset(root: Union[str, Path],
         'seg_map_suffix': '.png',
         'metainfo': tiny_seg_metainfo(num_classes)
     }
+
+
+def prepared_camvid() -> Path:
+    """The real CamVid, as ``tools/dataset_converters/camvid.py`` writes it,
+    where the environment variable ``CAMVID_ROOT`` says (as for the configs);
+    the calling test is skipped without it."""
+    root = os.environ.get('CAMVID_ROOT')
+    if not root or not Path(root, 'img_dir').is_dir():
+        pytest.skip('no CamVid: set CAMVID_ROOT to the folder that '
+                    'tools/dataset_converters/camvid.py wrote (docs/data.md)')
+    return Path(root)

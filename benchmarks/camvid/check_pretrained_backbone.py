@@ -2,7 +2,7 @@
 
     python tools/model_converters/mobilenetv2_tv2mmseg.py SRC mobilenetv2_mmseg.pth
     python benchmarks/camvid/check_pretrained_backbone.py mobilenetv2_mmseg.pth
-        [--data-root ../shared/data/camvid] [--train-images 40] [--test-images 20]
+        [--data-root data/camvid] [--train-images 40] [--test-images 20]
         [--size 180 240] [--steps 300] [--weight-decay 1e-3] [--seed 0]
 
 Both backbones (mmseg's MobileNetV2, eval mode, no training) see the same
@@ -18,6 +18,7 @@ accuracy and the test pixel accuracy and mIoU of each backbone.
 """
 import argparse
 import logging
+import os
 import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -125,8 +126,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('checkpoint', help='mmseg MobileNetV2 state dict '
                         '(output of tools/model_converters/mobilenetv2_tv2mmseg.py)')
-    parser.add_argument('--data-root', default=osp.join(
-        osp.dirname(__file__), '..', '..', '..', 'shared', 'data', 'camvid'))
+    parser.add_argument('--data-root', default=os.environ.get(
+        'CAMVID_ROOT', osp.join(osp.dirname(__file__), '..', '..', 'data', 'camvid')),
+                        help='default: $CAMVID_ROOT, else data/camvid')
     parser.add_argument('--train-images', type=int, default=40)
     parser.add_argument('--test-images', type=int, default=20)
     parser.add_argument('--size', type=int, nargs=2, default=(180, 240),

@@ -2,7 +2,7 @@
 without masking, and how well CSL selects pseudo-labels.
 
     python benchmarks/camvid/run.py [--ratios 1/8 1/4] [--iters N] [--smoke]
-        [--out work_dirs/camvid_benchmark] [--data-root ../shared/data/camvid]
+        [--out work_dirs/camvid_benchmark] [--data-root data/camvid]
         [--cache-dir work_dirs/pretrained] [--no-pretrained]
         [--selection-images 80] [--seed 0]
 
@@ -113,7 +113,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out', default=osp.join(REPO_ROOT, 'work_dirs',
                                                   'camvid_benchmark'))
     parser.add_argument('--data-root', default=os.environ.get(
-        'CAMVID_ROOT', osp.join(REPO_ROOT, '..', 'shared', 'data', 'camvid')))
+        'CAMVID_ROOT', osp.join(REPO_ROOT, 'data', 'camvid')),
+                        help='CamVid as tools/dataset_converters/camvid.py writes it '
+                        '(default: $CAMVID_ROOT, else data/camvid)')
     parser.add_argument('--cache-dir', default=osp.join(REPO_ROOT, 'work_dirs',
                                                         'pretrained'),
                         help='where the weights are downloaded and converted')

@@ -17,9 +17,9 @@ from benchmarks.camvid.selection_quality import (
     precision_recall,
     selection_quality,
 )
+from tests.data_utils import prepared_camvid
 from tests.tool_utils import REPO_ROOT
 
-SHARED_CAMVID = REPO_ROOT / '..' / 'shared' / 'data' / 'camvid'
 VARIANTS = ('supervised-only', 'UniMatch (threshold 0.95)', 'CSL release',
             'CSL masking version')
 THRESHOLD_RULES = tuple(f'confidence >= {tau}' for tau in ('0.80', '0.90', '0.95',
@@ -123,15 +123,13 @@ def finite(cell: str) -> bool:
 
 
 def test_smoke_run_reports_every_variant_and_threshold(tmp_path):
-    if not SHARED_CAMVID.is_dir():
-        pytest.skip(f'CamVid is not at {SHARED_CAMVID.resolve()}: the smoke run '
-                    'trains on its frames')
+    camvid = prepared_camvid()  # the smoke run trains on its frames
     env = {k: v for k, v in os.environ.items() if k not in ('CAMVID_ROOT',
                                                             'CAMVID_SPLITS')}
     cache = tmp_path / 'cache'
     result = subprocess.run(
         [sys.executable, 'benchmarks/camvid/run.py', '--smoke', '--out',
-         str(tmp_path / 'out'), '--data-root', str(SHARED_CAMVID), '--cache-dir',
+         str(tmp_path / 'out'), '--data-root', str(camvid), '--cache-dir',
          str(cache)], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert not cache.exists()  # random weights: nothing downloaded

@@ -2,17 +2,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
 from mmseg_csl.datasets import CamVidDataset
+from tests.data_utils import prepared_camvid
 from tests.tool_utils import REPO_ROOT
 
 CONFIG = REPO_ROOT / 'configs' / '_base_' / 'datasets' / 'camvid.py'
-# Where the config's default data root points from the repository root.
-SHARED_CAMVID = REPO_ROOT / '..' / 'shared' / 'data' / 'camvid'
 SPLITS = ('train', 'val', 'test')
 DATALOADERS = dict(train='train_dataloader', val='val_dataloader',
                    test='test_dataloader')
@@ -63,11 +61,8 @@ def test_config_builds_camvid_from_a_miniature_copy(tmp_path, monkeypatch):
     np.testing.assert_array_equal(label, labels['test']['0001TP_000000'])
 
 
-def test_config_builds_the_shared_camvid(monkeypatch):
-    if not SHARED_CAMVID.is_dir():
-        pytest.skip(f'CamVid is not at {SHARED_CAMVID.resolve()}: nothing to read')
-    monkeypatch.delenv('CAMVID_ROOT', raising=False)
-    monkeypatch.chdir(REPO_ROOT)
+def test_config_builds_the_prepared_camvid():
+    prepared_camvid()  # the config reads CAMVID_ROOT
     datasets = {split: build_split(split) for split in SPLITS}
 
     assert {split: len(datasets[split]) for split in SPLITS} == dict(

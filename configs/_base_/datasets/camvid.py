@@ -1,8 +1,8 @@
-# CamVid (SegNet version, 11 classes, 360x480), read in place: nothing is copied.
-# The data root is ../shared/data/camvid (relative to the working directory, the
-# repository root) unless the environment variable CAMVID_ROOT names another;
-# mmengine substitutes it when the config is read.
-data_root = '{{$CAMVID_ROOT:../shared/data/camvid}}'
+# CamVid (SegNet version, 11 classes, 360x480), as
+# tools/dataset_converters/camvid.py writes it (docs/data.md). The data root is
+# data/camvid (relative to the working directory) unless the environment variable
+# CAMVID_ROOT names another; mmengine substitutes it when the config is read.
+data_root = '{{$CAMVID_ROOT:data/camvid}}'
 dataset_type = 'CamVidDataset'
 crop_size = (240, 320)
 train_pipeline = [

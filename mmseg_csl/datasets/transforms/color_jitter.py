@@ -34,7 +34,8 @@ class TorchvisionColorJitter(BaseTransform):
     random order. A strength of 0 leaves that adjustment out. The whole jitter
     happens with probability ``prob`` (torchvision's ``RandomApply``), so the
     strong views of semi-supervised training read
-    ``TorchvisionColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)``. Label maps are
+    ``TorchvisionColorJitter(0.5, 0.5, 0.5, 0.25, prob=0.8)`` (docs/method.md,
+    section 5). Label maps are
     untouched. Randomness comes from numpy's global generator (seeded by
     mmengine). The name is this package's own: mmcv and mmseg have no
     ``ColorJitter``, and other OpenMMLab libraries register theirs, with other

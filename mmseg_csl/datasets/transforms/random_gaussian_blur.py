@@ -14,7 +14,8 @@ class RandomGaussianBlur(BaseTransform):
 
     The standard deviation is drawn uniformly from ``sigma_range`` (pixels);
     the square kernel spans three sigmas on each side, ``2 * ceil(3 sigma) + 1``
-    pixels, like the PIL blur of radius sigma in UniMatch's strong views.
+    pixels, like the PIL blur of radius sigma in UniMatch's strong views
+    (docs/method.md, sections 4 and 5).
     Label maps are untouched. Randomness comes from numpy's global generator.
 
     Required keys: img. Modified keys: img.

@@ -8,7 +8,8 @@ from mmseg.registry import TRANSFORMS
 class TorchvisionRandomGrayscale(MMCVRandomGrayscale):
     """mmcv's ``RandomGrayscale`` with torchvision's behaviour as the default.
 
-    With probability ``prob`` the image becomes grey, each of its three
+    The strong views turn grey with p 0.2 (docs/method.md, section 5). With
+    probability ``prob`` the image becomes grey, each of its three
     channels the luma ``0.299 R + 0.587 G + 0.114 B`` (the weights below are
     in BGR order). mmcv's own defaults give a one-channel image of equally
     weighted channels, which would not stack with the colour views of a

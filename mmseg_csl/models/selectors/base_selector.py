@@ -14,7 +14,8 @@ class NonFiniteProbabilitiesError(ValueError):
 
 
 class BaseSelector(metaclass=ABCMeta):
-    """Turns weak-view class probabilities into pseudo-labels and per-pixel weights.
+    """Turns weak-view class probabilities into pseudo-labels and per-pixel weights
+    (docs/method.md, section 2).
 
     ``selector(probs, valid)`` checks its input, computes the per-pixel confidence
     features (maximum confidence and scaled residual variance) in one pass over the

@@ -1,3 +1,4 @@
+"""Moments of the selector's clusters (docs/method.md, section 2)."""
 from typing import Tuple
 
 import torch

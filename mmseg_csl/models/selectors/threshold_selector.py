@@ -9,7 +9,8 @@ from .cluster_statistics import masked_moments, no_pixel_fallback
 
 @TASK_UTILS.register_module()
 class ThresholdSelector(BaseSelector):
-    """Fixed confidence threshold (FixMatch / UniMatch): ``w = 1[max_conf >= tau]``.
+    """Fixed confidence threshold (FixMatch / UniMatch): ``w = 1[max_conf >= tau]``
+    (docs/method.md, section 2).
 
     Same call and result as :class:`CSLSelector`, so configs switch selectors by
     name; ``center`` and ``center_var`` describe the selected pixels.

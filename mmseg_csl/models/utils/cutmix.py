@@ -1,4 +1,5 @@
-"""CutMix boxes and their application to images and per-pixel targets.
+"""CutMix boxes and their application to images and per-pixel targets
+(docs/method.md, section 5, step 3).
 
 The box distribution follows UniMatch: a box is drawn for a sample with
 probability ``prob``; its area is a uniform fraction of the image area, its

@@ -29,8 +29,9 @@ def running_stats_kept(module: nn.Module, keep: bool = True) -> Iterator[None]:
 
     On leaving, every buffer of :func:`running_stat_buffers` is restored to its
     value on entry: the forwards inside normalise with their own batch statistics
-    but leave no trace in the statistics used at evaluation. ``keep=False`` makes
-    the context a no-op (the statistics update as usual).
+    but leave no trace in the statistics used at evaluation, as in both released
+    versions of CSL (docs/method.md, section 5, "BatchNorm running statistics").
+    ``keep=False`` makes the context a no-op (the statistics update as usual).
     """
     if not keep:
         yield
