@@ -13,9 +13,9 @@
 #include <torch/extension.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -32,14 +32,23 @@ constexpr int64_t kClassBlock = 512;
 // Pixels of one task of the per-pixel passes.
 constexpr int64_t kPixelBlock = 1 << 15;
 
+// The bits of `from` as a `To` (std::bit_cast, which is C++20: PyTorch before
+// 2.12 builds extensions as C++17). GCC compiles the copy to a register move.
+template <typename To, typename From>
+inline To bits_as(From from) {
+  static_assert(sizeof(To) == sizeof(From), "bits_as needs types of one size");
+  To to;
+  std::memcpy(&to, &from, sizeof(To));
+  return to;
+}
+
 // `condition ? a : b` as a bitwise blend. Written as a ternary, GCC turns
 // `x[i] = c ? y : x[i]` into masked stores, which stall the next read of x[i].
 template <typename T>
 inline T pick(bool condition, T a, T b) {
   using Bits = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
   const Bits mask = Bits(0) - Bits(condition);
-  return std::bit_cast<T>(Bits((std::bit_cast<Bits>(a) & mask) |
-                               (std::bit_cast<Bits>(b) & ~mask)));
+  return bits_as<T>(Bits((bits_as<Bits>(a) & mask) | (bits_as<Bits>(b) & ~mask)));
 }
 
 // Max, first arg-max, and mass and squares of the other classes of `len` pixels
