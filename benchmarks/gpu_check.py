@@ -220,9 +220,11 @@ class StepTimes:
     priority) and ``last`` (lowest), which synchronise the GPU and take the
     time, so that ``train_step`` lies between ``last.before_train_iter`` and
     ``first.after_train_iter``, and a whole iteration between two
-    ``last.after_train_iter``. After ``warmup`` iterations the allocator's
-    cache is emptied and the peak memory reset, so that the steady peak
-    leaves out what the warm-up alone took (cuDNN's benchmarking of
+    ``last.after_train_iter``. ``first`` also reads the allocator's peaks
+    (``max_memory_allocated`` and ``_reserved``) of the iteration: mmengine's
+    logger resets them every time it logs, after ``first``. After ``warmup``
+    iterations the allocator's cache is emptied, so that the steady peaks
+    leave out what the warm-up alone took (cuDNN's benchmarking of
     convolution algorithms, with workspaces sized to this card)."""
 
     def __init__(self, warmup: int) -> None:
@@ -232,7 +234,7 @@ class StepTimes:
         self.step_end: List[float] = []
         self.iter_end: List[float] = []
         self.losses: Dict[str, float] = {}
-        self.memory: Dict[str, float] = {}
+        self.memory: List[tuple] = []  # (allocated, reserved) peaks, GiB
         times = self
 
         class First(Hook):
@@ -241,6 +243,9 @@ class StepTimes:
             def after_train_iter(self, runner, batch_idx, data_batch=None,
                                  outputs=None):
                 times.step_end.append(times.now())
+                if torch.cuda.is_available():
+                    times.memory.append((torch.cuda.max_memory_allocated() / GIB,
+                                         torch.cuda.max_memory_reserved() / GIB))
 
         class Last(Hook):
             priority = 'LOWEST'
@@ -250,7 +255,6 @@ class StepTimes:
 
             def before_train_iter(self, runner, batch_idx, data_batch=None):
                 if batch_idx == times.warmup and torch.cuda.is_available():
-                    times.memory.update(times.peaks('warmup'))
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats()
                 times.step_start.append(times.now())
@@ -260,8 +264,6 @@ class StepTimes:
                 times.iter_end.append(times.now())
                 times.losses = {name: float(value)
                                 for name, value in (outputs or {}).items()}
-                if runner.iter + 1 == runner.max_iters and torch.cuda.is_available():
-                    times.memory.update(times.peaks('steady'))
 
         self.first, self.last = First(), Last()
 
@@ -271,21 +273,22 @@ class StepTimes:
             torch.cuda.synchronize()
         return time.perf_counter()
 
-    @staticmethod
-    def peaks(phase: str) -> Dict[str, float]:
-        return {f'{phase}_allocated_gib': torch.cuda.max_memory_allocated() / GIB,
-                f'{phase}_reserved_gib': torch.cuda.max_memory_reserved() / GIB}
-
     def summary(self) -> dict:
         steps = [end - start for start, end in zip(self.step_start, self.step_end)]
         iters = [b - a for a, b in zip(self.iter_end, self.iter_end[1:])]
         timed = slice(self.warmup, None)
         if len(iters) <= self.warmup:
             timed = slice(len(iters) // 2, None)
+        memory = {}
+        for phase, samples in (('warmup', self.memory[:timed.start]),
+                               ('steady', self.memory[timed])):
+            if samples:
+                memory[f'{phase}_allocated_gib'] = max(m[0] for m in samples)
+                memory[f'{phase}_reserved_gib'] = max(m[1] for m in samples)
         return {'iter_s': statistics.median(iters[timed]),
                 'step_s': statistics.median(steps[timed]),
                 'first_iter_s': iters[0], 'timed_iters': len(iters[timed]),
-                'losses': self.losses, **self.memory}
+                'losses': self.losses, **memory}
 
 
 def train_run(config: str, precision: str, warmup: int, iters: int,

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.gpu_check import (
     CARD_24GB_GIB,
+    StepTimes,
     planned_iterations,
     training_rows,
     training_verdicts,
@@ -55,6 +56,23 @@ def test_iterations_are_cut_to_the_time_left():
     assert planned_iterations(done, 'bfloat16', 30.0, args) == 30
     assert planned_iterations(done, 'float32', 30.0, args) == 15  # twice as slow
     assert planned_iterations(done, 'bfloat16', 20.0, args) is None
+
+
+def test_step_times_split_warmup_from_steady_peaks():
+    """Per-iteration peaks (read before mmengine's logger resets them): the
+    warm-up's (cuDNN benchmarking) apart from the steady ones."""
+    times = StepTimes(warmup=2)
+    times.iter_end = [0.0, 5.0, 5.5, 6.0, 6.4, 6.9]
+    times.step_start = [0.1, 5.1, 5.6, 6.1, 6.5]
+    times.step_end = [4.9, 5.4, 5.9, 6.3, 6.8]
+    times.memory = [(70.0, 72.0), (4.0, 5.0), (4.1, 4.3), (4.2, 4.3), (4.0, 4.3)]
+    summary = times.summary()
+    assert summary['iter_s'] == pytest.approx(0.5)
+    assert summary['step_s'] == pytest.approx(0.3)
+    assert summary['first_iter_s'] == 5.0 and summary['timed_iters'] == 3
+    peaks = {key: value for key, value in summary.items() if key.endswith('_gib')}
+    assert peaks == {'warmup_allocated_gib': 70.0, 'warmup_reserved_gib': 72.0,
+                     'steady_allocated_gib': 4.2, 'steady_reserved_gib': 4.3}
 
 
 @pytest.mark.timeout(600)
