@@ -357,6 +357,10 @@ def test_bad_batches_are_refused():
 
 @pytest.mark.parametrize('teacher', ['self', 'ema'])
 def test_plain_mmseg_checkpoint_loads_into_the_wrapper(tmp_path, teacher):
+    """The warm start (README, "Add unlabeled data to your supervised
+    model"): a plain mmseg checkpoint with ``load_from`` in a SemiSegmentor
+    config fills every parameter and buffer of the wrapper, and the wrapper
+    then predicts what the plain model predicts."""
     torch.manual_seed(3)
     plain = MODELS.build(tiny_segmentor_cfg())
     perturb(plain)
@@ -364,12 +368,27 @@ def test_plain_mmseg_checkpoint_loads_into_the_wrapper(tmp_path, teacher):
     torch.save({'meta': {}, 'state_dict': plain.state_dict()}, path)
     model = build(teacher=teacher)
 
+    # strict: a missing or unexpected key raises
     load_checkpoint(model, path, map_location='cpu', strict=True)
 
-    wrapped = [model.segmentor] + ([model.teacher] if teacher == 'ema' else [])
-    for segmentor in wrapped:
+    wrapped = {'segmentor': model.segmentor}
+    if teacher == 'ema':
+        wrapped['teacher'] = model.teacher
+    assert set(model.state_dict()) == {
+        f'{prefix}.{key}' for prefix in wrapped for key in plain.state_dict()}
+    for segmentor in wrapped.values():
         for key, value in plain.state_dict().items():
             assert torch.equal(segmentor.state_dict()[key], value), key
+    plain.eval()
+    model.eval()
+    batch = make_semi_batch(num_sup=3)
+    images, samples = batch['inputs']['sup'], batch['data_samples']['sup']
+    with torch.no_grad():
+        expected = plain.predict(images, copy.deepcopy(samples))
+        predicted = model.predict(images, copy.deepcopy(samples))
+    for ours, theirs in zip(predicted, expected):
+        assert torch.equal(ours.seg_logits.data, theirs.seg_logits.data)
+        assert torch.equal(ours.pred_sem_seg.data, theirs.pred_sem_seg.data)
 
 
 def _load_converter():
