@@ -22,7 +22,7 @@ from tests.tool_utils import REPO_ROOT
 
 FCN_CITYSCAPES = 'mmseg::fcn/fcn_r50-d8_4xb2-40k_cityscapes-512x1024.py'
 SUPERVISED_DEMO = str(REPO_ROOT / 'configs' / 'demo' /
-                      'supervised_tiny-deeplabv3plus_1xb4-400it_shapes-64x64.py')
+                      'supervised_tiny-deeplabv3plus_1xb4-800it_shapes-64x64.py')
 SEMI_DEMO = str(REPO_ROOT / 'configs' / 'demo' /
                 'csl_tiny-deeplabv3plus_1xb12-400it_shapes-64x64.py')
 

@@ -1,6 +1,7 @@
 # The synthetic shapes dataset of the demo (mmseg_csl.datasets.synthetic_shapes),
 # written by tools/demo.py: a labeled split, an unlabeled split (its label maps
-# are loaded for the selection diagnostics only) and a validation split.
+# are loaded for the selection diagnostics only) and a validation split;
+# `supervised_dataloader` reads the labeled split alone.
 _base_ = ['../semi/views.py']
 data_root = 'work_dirs/demo/shapes'
 crop_size = (64, 64)
@@ -24,6 +25,12 @@ unlabeled_pipeline = [
     dict(type='LoadAnnotations'),
     *geometric,
     {{_base_.unlabeled_branches}},
+]
+supervised_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    *geometric,
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -49,6 +56,13 @@ train_dataloader = dict(
                  source_ratio=[1, 2]),
     dataset=dict(type='ConcatDataset',
                  datasets=[labeled_dataset, unlabeled_dataset]))
+# The labeled split alone, for the supervised-only runs: the labeled batch of the
+# semi-supervised loader (4 images).
+supervised_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(labeled_dataset, pipeline=supervised_pipeline))
 val_dataloader = dict(
     batch_size=8,
     num_workers=0,
