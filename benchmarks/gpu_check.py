@@ -291,11 +291,47 @@ class StepTimes:
                 'losses': self.losses, **memory}
 
 
+class StepProfile:
+    """A hook that runs torch.profiler over ``count`` iterations after
+    ``warmup`` and writes the operators' totals, by self CUDA time and by CPU
+    time, to ``path``."""
+
+    def __init__(self, warmup: int, count: int, path: str) -> None:
+        from mmengine.hooks import Hook
+        profile = self
+
+        class Profile(Hook):
+            priority = 'LOWEST'
+
+            def before_train_iter(self, runner, batch_idx, data_batch=None):
+                if batch_idx == warmup:
+                    activities = [torch.profiler.ProfilerActivity.CPU]
+                    if torch.cuda.is_available():
+                        activities.append(torch.profiler.ProfilerActivity.CUDA)
+                    profile.profiler = torch.profiler.profile(activities=activities)
+                    profile.profiler.__enter__()
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None,
+                                 outputs=None):
+                if batch_idx == warmup + count - 1:
+                    StepTimes.now()  # waits for the GPU's queue
+                    profile.profiler.__exit__(None, None, None)
+                    averages = profile.profiler.key_averages()
+                    with open(path, 'w') as f:
+                        for key in ('self_cuda_time_total', 'cpu_time_total'):
+                            f.write(f'{count} iterations, by {key}\n')
+                            f.write(averages.table(sort_by=key, row_limit=30))
+                            f.write('\n\n')
+
+        self.hook = Profile()
+
+
 def train_run(config: str, precision: str, warmup: int, iters: int,
-              out_json: str) -> None:
+              out_json: str, profile_iters: int = 0) -> None:
     """One training run (in its own process): the dumped config in
     ``precision`` for ``iters`` iterations, timed by :class:`StepTimes`, the
-    summary to ``out_json``."""
+    summary to ``out_json``; with ``profile_iters``, a profile of that many
+    iterations after the warm-up beside it (:class:`StepProfile`)."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
@@ -313,6 +349,9 @@ def train_run(config: str, precision: str, warmup: int, iters: int,
     times = StepTimes(warmup)
     runner.register_hook(times.first)
     runner.register_hook(times.last)
+    if profile_iters:
+        runner.register_hook(StepProfile(
+            warmup, profile_iters, out_json.replace('.json', '_profile.txt')).hook)
     runner.train()
     summary = times.summary()
     summary.update(precision=training_precision(cfg),
@@ -345,7 +384,8 @@ def training_runs(args, out: str, deadline: float) -> List[dict]:
         out_json = osp.join(out, f'train_{name}.json')
         command = [sys.executable, osp.abspath(__file__), '--train-run',
                    configs[method], '--precision', precision, '--warmup',
-                   str(args.warmup), '--iters', str(iters), '--json', out_json]
+                   str(args.warmup), '--iters', str(iters), '--json', out_json,
+                   '--profile-iters', str(args.profile_iters)]
         timeout = left if index == len(runs) - 1 else min(left, max(1.5 * share, 90))
         code, seconds = run_logged(command, osp.join(out, f'train_{name}.log'),
                                    timeout)
@@ -483,6 +523,10 @@ def parse_args() -> argparse.Namespace:
                         choices=['float32', 'bfloat16', 'float16'])
     parser.add_argument('--smoke', action='store_true',
                         help='training on CPU with a small backbone (self-test)')
+    parser.add_argument('--profile-iters', type=int, default=0,
+                        help='profile this many training iterations after the '
+                        'warm-up (torch.profiler; operator totals to '
+                        'train_<run>_profile.txt)')
     # one training run, in a process of its own (used by the check itself)
     parser.add_argument('--train-run', help=argparse.SUPPRESS)
     parser.add_argument('--precision', help=argparse.SUPPRESS)
@@ -493,7 +537,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.train_run:
-        train_run(args.train_run, args.precision, args.warmup, args.iters, args.json)
+        train_run(args.train_run, args.precision, args.warmup, args.iters, args.json,
+                  args.profile_iters)
         return
     start = time.perf_counter()
     deadline = start + args.budget_s

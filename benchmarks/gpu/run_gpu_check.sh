@@ -36,6 +36,7 @@ pack_logs() {
   # $OUT takes few files: the table, the numbers and one archive of the logs.
   [[ -f $WORK/gpu_check.md ]] && cp "$WORK/gpu_check.md" "$OUT/"
   [[ -f $WORK/gpu_check.json ]] && cp "$WORK/gpu_check.json" "$OUT/"
+  cp "$WORK"/train_*_profile.txt "$OUT/" 2>/dev/null || true
   tar -czf "$OUT/logs.tar.gz" -C "$WORK" --exclude=./data --exclude=./work_dirs \
     --exclude=./mmcv-2.1.0 --exclude=./ops_build . 2>/dev/null || true
 }
