@@ -172,8 +172,8 @@ def demo_config(path: str, run_dir: str, name: str, data: dict, iters: int,
     sampler = cfg.train_dataloader.sampler
     if sampler.type == 'MultiSourceSampler':
         # One epoch of the sampler for the whole run: mmengine's
-        # IterBasedTrainLoop pauses 2 s at every restart of the dataloader, 8 s
-        # in a run of 200 iterations over 384 unlabeled images.
+        # IterBasedTrainLoop pauses 2 s at every restart of the dataloader, 16 s
+        # in a run of 400 iterations over 384 unlabeled images.
         per_batch = split_batch(sampler.batch_size, sampler.source_ratio)[1]
         unlabeled = cfg.train_dataloader.dataset.datasets[1]
         cfg.train_dataloader.dataset.datasets[1] = dict(
