@@ -1,21 +1,33 @@
-"""The report of benchmarks/camvid/run.py: results.md and the training curves."""
+"""The report of benchmarks/camvid/run.py: results.md and the training curves.
+
+Statistics over seeds: the mean and the sample standard deviation (ddof 1; n/a
+for one seed). Paired differences: a method's test mIoU minus the threshold-0.95
+baseline's (``unimatch``) on the same seed, that is the same labeled split and
+the same training seed, then their mean and standard deviation.
+"""
+import glob
 import json
 import math
 import os.path as osp
-from typing import Dict, List, Optional
+import statistics
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-# Variant key -> name in the report, in report order.
-VARIANT_NAMES = {
+# Method key -> name in the report, in report order.
+METHOD_NAMES = {
     'supervised': 'supervised-only',
     'unimatch': 'UniMatch (threshold 0.95)',
+    'unimatch-t0': 'UniMatch, threshold 0 (every pseudo-label)',
     'csl': 'CSL release',
     'csl-masking': 'CSL masking version',
 }
+BASELINE = 'unimatch'
+# runs / selection: method -> seed -> result
+Results = Dict[str, Dict[int, dict]]
 
 
 def number(value: Optional[float], digits: int = 2) -> str:
@@ -25,98 +37,179 @@ def number(value: Optional[float], digits: int = 2) -> str:
     return f'{value:.{digits}f}'
 
 
-def read_scalars(log_dir: str) -> List[dict]:
-    """The records of mmengine's ``vis_data/scalars.json`` in ``log_dir``."""
-    with open(osp.join(log_dir, 'vis_data', 'scalars.json')) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (NaN below two values; NaN for no
+    value), NaN values left out."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return float('nan'), float('nan')
+    std = statistics.stdev(values) if len(values) > 1 else float('nan')
+    return statistics.fmean(values), std
 
 
-def plot_curves(runs: Dict[str, Dict[str, dict]], out_file: str) -> None:
-    """Training loss and validation mIoU against the iteration, one row of
-    plots per split, one line per variant.
+def pm(values: Sequence[float], digits: int = 2) -> str:
+    """``mean ± std`` of ``values``."""
+    mean, std = mean_std(values)
+    if math.isnan(std):
+        return number(mean, digits)
+    return f'{number(mean, digits)} ± {number(std, digits)}'
 
-    Args:
-        runs: split -> variant key -> result of ``train_job`` (``log_dir``).
-        out_file: PNG file to write.
-    """
-    fig, axes = plt.subplots(len(runs), 2, figsize=(11, 3.6 * len(runs)),
-                             squeeze=False)
-    for row, (split, variants) in zip(axes, runs.items()):
-        for variant, result in variants.items():
-            records = read_scalars(result['log_dir'])
+
+def paired_differences(runs: Results, key: str = 'mIoU',
+                       baseline: str = BASELINE) -> Dict[str, Dict[int, float]]:
+    """Per method (the baseline's own left out), seed -> its ``key`` minus the
+    baseline's on that seed, for the seeds both have."""
+    base = runs.get(baseline, {})
+    return {method: {seed: result[key] - base[seed][key]
+                     for seed, result in sorted(seeds.items()) if seed in base}
+            for method, seeds in runs.items() if method != baseline}
+
+
+def read_scalars(work_dir: str) -> List[dict]:
+    """The records of every mmengine ``vis_data/scalars.json`` of a run (a
+    resumed run has one log folder per start), ordered by step."""
+    records = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            records += [json.loads(line) for line in f if line.strip()]
+    return sorted(records, key=lambda r: r.get('step', 0))
+
+
+def plot_curves(runs: Results, out_file: str) -> None:
+    """Training loss and validation mIoU against the iteration, one colour
+    per method, one line per seed."""
+    fig, row = plt.subplots(1, 2, figsize=(11, 3.8))
+    for colour, (method, seeds) in enumerate(runs.items()):
+        for n, (_, result) in enumerate(sorted(seeds.items())):
+            records = read_scalars(osp.dirname(result['log_dir']))
             for axis, key in zip(row, ('loss', 'mIoU')):
                 points = [(r['step'], r[key]) for r in records if key in r]
                 if points:
-                    axis.plot(*zip(*points), marker='.' if key == 'mIoU' else None,
-                              label=VARIANT_NAMES[variant])
-        row[0].set(title=f'{split}: training loss (total)', xlabel='iteration')
-        row[1].set(title=f'{split}: validation mIoU (%)', xlabel='iteration')
-        for axis in row:
-            axis.legend(fontsize='small')
+                    axis.plot(*zip(*points), color=f'C{colour}',
+                              marker='.' if key == 'mIoU' else None, alpha=0.7,
+                              label=METHOD_NAMES[method] if n == 0 else None)
+    row[0].set(title='training loss (total)', xlabel='iteration')
+    row[1].set(title='validation mIoU (%)', xlabel='iteration')
+    for axis in row:
+        axis.legend(fontsize='small')
     fig.tight_layout()
     fig.savefig(out_file, dpi=100)
     plt.close(fig)
 
 
-def iou_table(runs: Dict[str, Dict[str, dict]]) -> List[str]:
-    """Markdown rows: per split and variant, the test mIoU, per-class IoU,
-    times and peak memory."""
-    classes = list(next(iter(next(iter(runs.values())).values()))['class_iou'])
-    header = (['split', 'method', 'mIoU'] + classes +
-              ['train time (s)', 's / iter', 'test time (s)', 'peak memory (MiB)'])
+def miou_table(runs: Results, seeds: Sequence[int]) -> List[str]:
+    """Test mIoU per seed, mean ± std, the paired difference against the
+    baseline, seconds per iteration and training time."""
+    diffs = paired_differences(runs)
+    header = (['method'] + [f'seed {s}' for s in seeds] +
+              ['mean ± std', f'minus {METHOD_NAMES[BASELINE]}: mean ± std',
+               's / iter', 'train time (s)'])
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    for split, variants in runs.items():
-        for variant, result in variants.items():
-            cells = ([split, VARIANT_NAMES[variant], number(result['mIoU'])] +
-                     [number(result['class_iou'][c]) for c in classes] +
-                     [number(result['train_s'], 0), number(result['iter_s']),
-                      number(result['test_s'], 0), number(result['peak_rss_mib'], 0)])
-            lines.append('| ' + ' | '.join(cells) + ' |')
+    for method, results in runs.items():
+        diff = ('(baseline)' if method == BASELINE else
+                pm(list(diffs[method].values())) if diffs[method] else 'n/a')
+        cells = ([METHOD_NAMES[method]] +
+                 [number(results[s]['mIoU']) if s in results else '' for s in seeds] +
+                 [pm([r['mIoU'] for r in results.values()]), diff,
+                  pm([r['iter_s'] for r in results.values()], 3),
+                  pm([r['train_s'] for r in results.values()], 0)])
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return lines
 
 
-def selection_tables(split: str, quality: dict) -> List[str]:
-    """Markdown for one split's selection analysis: a summary row per
-    checkpoint, then coverage / precision / recall per rule."""
-    lines = [f'### Split {split}', '',
-             '| checkpoint | pixels | pseudo-label accuracy | AUROC CSL weight | '
-             'AUROC max confidence |', '|---|---|---|---|---|']
-    for name, stats in quality['checkpoints'].items():
-        lines.append(f'| {name} | {stats["pixels"]} | '
-                     f'{number(stats["pseudo_label_accuracy"], 4)} | '
-                     f'{number(stats["auroc_csl_weight"], 4)} | '
-                     f'{number(stats["auroc_max_confidence"], 4)} |')
-    lines += ['', '| checkpoint | rule | coverage | precision | recall |',
+def difference_table(runs: Results, seeds: Sequence[int]) -> List[str]:
+    """The paired differences seed by seed."""
+    diffs = paired_differences(runs)
+    header = ['method'] + [f'seed {s}' for s in seeds] + ['mean', 'std']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for method, per_seed in diffs.items():
+        mean, std = mean_std(list(per_seed.values()))
+        cells = ([METHOD_NAMES[method]] +
+                 [number(per_seed[s]) if s in per_seed else '' for s in seeds] +
+                 [number(mean), number(std)])
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def class_table(runs: Results) -> List[str]:
+    """Mean per-class IoU over seeds."""
+    first = next(iter(next(iter(runs.values())).values()))
+    classes = list(first['class_iou'])
+    lines = ['| method | ' + ' | '.join(classes) + ' |',
+             '|' + '---|' * (len(classes) + 1)]
+    for method, results in runs.items():
+        means = [number(mean_std([r['class_iou'][c] for r in results.values()])[0])
+                 for c in classes]
+        lines.append(f'| {METHOD_NAMES[method]} | ' + ' | '.join(means) + ' |')
+    return lines
+
+
+def selection_tables(selection: Results) -> List[str]:
+    """Per method and CSL version, mean ± std over seeds of coverage,
+    precision, recall, AUROC of the weight, and the threshold rule's
+    precision at the same coverage; then every fixed threshold's rule."""
+    lines = ['| method (checkpoint) | selection by | coverage | precision | recall | '
+             'threshold precision at that coverage | precision minus it | '
+             'AUROC CSL weight | AUROC max confidence | pseudo-label accuracy |',
+             '|' + '---|' * 10]
+    for method, seeds in selection.items():
+        qualities = list(seeds.values())
+        for version in qualities[0]['csl']:
+            stats = [q['csl'][version] for q in qualities]
+            cells = [METHOD_NAMES[method], METHOD_NAMES[version]] + [
+                pm([s[k] for s in stats], 4) for k in
+                ('coverage', 'precision', 'recall', 'threshold_precision_at_coverage')]
+            cells.append(pm([s['precision'] - s['threshold_precision_at_coverage']
+                             for s in stats], 4))
+            cells.append(pm([s['auroc_weight'] for s in stats], 4))
+            cells.append(pm([q['auroc_max_confidence'] for q in qualities], 4))
+            cells.append(pm([q['pseudo_label_accuracy'] for q in qualities], 4))
+            lines.append('| ' + ' | '.join(cells) + ' |')
+    lines += ['', '| method (checkpoint) | rule | coverage | precision | recall |',
               '|---|---|---|---|---|']
-    for name, stats in quality['checkpoints'].items():
-        for rule, values in stats['rules'].items():
-            lines.append(f'| {name} | {rule} | {number(values["coverage"], 4)} | '
-                         f'{number(values["precision"], 4)} | '
-                         f'{number(values["recall"], 4)} |')
-    return lines + ['']
+    for method, seeds in selection.items():
+        qualities = list(seeds.values())
+        for rule in qualities[0]['rules']:
+            stats = [q['rules'][rule] for q in qualities]
+            lines.append(f'| {METHOD_NAMES[method]} | {rule} | ' + ' | '.join(
+                pm([s[k] for s in stats], 4)
+                for k in ('coverage', 'precision', 'recall')) + ' |')
+    return lines
 
 
-def results_markdown(setup: List[str], runs: Dict[str, Dict[str, dict]],
-                     selection: Dict[str, dict]) -> str:
-    """The whole results.md: the setup lines, the test table, the selection
-    analysis and the figures."""
+def results_markdown(setup: List[str], runs: Results, selection: Results) -> str:
+    """The whole results.md."""
+    seeds = sorted({seed for results in runs.values() for seed in results})
     frames = next(iter(next(iter(runs.values())).values()))['test_frames']
-    lines = ['# CamVid semi-supervised benchmark on CPU', '', *setup, '',
-             f'## Test split ({frames} frames, 360x480): IoU (%)', '',
-             *iou_table(runs),
-             '', '## Pseudo-label selection on unlabeled training frames', '',
-             'From the checkpoints of the CSL release run: the pseudo-labels of '
-             'whole unlabeled frames against their ground truth (void pixels left '
-             'out). Rules: CSL\'s reliable pixels (weight 1) and fixed confidence '
-             'thresholds. Coverage: selected / annotated pixels; precision: '
-             'P(correct | selected); recall: P(selected | correct); AUROC: the score '
-             'as a detector of correct pseudo-labels (ties count one half). n/a: '
-             'nothing selected.', '']
-    for split, quality in selection.items():
-        lines += selection_tables(split, quality)
+    lines = ['# CamVid semi-supervised benchmark on CPU: 1/8, several seeds', '',
+             *setup, '',
+             f'## Test mIoU (%) on {frames} frames at 360x480', '',
+             'Mean ± sample standard deviation over seeds; the difference is '
+             'paired: each seed\'s run minus the threshold-0.95 run of the same '
+             'seed (same split, same training seed). s / iter: the median logged '
+             'iteration time of each run, mean ± std over seeds.', '',
+             *miou_table(runs, seeds), '',
+             f'### Paired differences against {METHOD_NAMES[BASELINE]}, per seed',
+             '', *difference_table(runs, seeds), '',
+             '### Per-class IoU (%), mean over seeds', '', *class_table(runs), '']
+    if selection:
+        lines += ['## Pseudo-label selection on unlabeled training frames', '',
+                  'Each method\'s last checkpoint predicts whole unlabeled frames '
+                  'of its seed\'s split; their ground truth (void left out) says '
+                  'which pseudo-labels are right. Coverage: selected / annotated '
+                  'pixels; precision P(correct | selected); recall P(selected | '
+                  'correct); AUROC: the score as a detector of correct '
+                  'pseudo-labels (ties count one half). "Threshold precision at '
+                  'that coverage": the confidence-threshold rule that selects as '
+                  'many pixels as CSL, read off its curve; CSL selects better than '
+                  'a threshold where "precision minus it" is positive. Mean ± std '
+                  'over seeds; n/a: nothing selected.', '',
+                  *selection_tables(selection), '']
     lines += ['## Figures', '',
               '- `curves.png`: training loss and validation mIoU of every run.',
-              '- `selection_scatter/<split>/selection_scatter_<checkpoint>.png`: max '
-              'confidence against scaled residual variance of one unlabeled frame, '
-              'correct and incorrect pseudo-labels, CSL\'s boundary.', '']
+              '- `runs/seed<k>/<method>/selection/`: `curves.png` (precision '
+              'against coverage of every confidence threshold, each rule a point) '
+              'and `scatter_<csl version>.png` (the paper\'s Figure 1 from that '
+              'model).', '']
     return '\n'.join(lines)

@@ -1,4 +1,7 @@
-"""benchmarks/camvid: the selection-quality metrics, and the command's smoke run."""
+"""benchmarks/camvid and mmseg_csl.analysis.selection_quality: the selection
+metrics, the report's statistics on synthetic results, the command's smoke run
+(every method, an interrupted and resumed run) and the analysis tool on a tiny
+checkpoint trained here."""
 import itertools
 import json
 import math
@@ -10,20 +13,27 @@ from typing import List
 import numpy as np
 import pytest
 
+from benchmarks.camvid.report import (
+    mean_std,
+    paired_differences,
+    results_markdown,
+)
 from benchmarks.camvid.run import parse_args
-from benchmarks.camvid.selection_quality import (
-    CSL_RULE,
+from mmseg_csl.analysis.selection_quality import (
     auroc,
+    precision_at_coverage,
     precision_recall,
     selection_quality,
+    threshold_curve,
 )
 from tests.data_utils import prepared_camvid
 from tests.tool_utils import REPO_ROOT
 
-VARIANTS = ('supervised-only', 'UniMatch (threshold 0.95)', 'CSL release',
-            'CSL masking version')
-THRESHOLD_RULES = tuple(f'confidence >= {tau}' for tau in ('0.80', '0.90', '0.95',
-                                                            '0.99'))
+METHODS = ('supervised-only', 'UniMatch (threshold 0.95)',
+           'UniMatch, threshold 0 (every pseudo-label)', 'CSL release',
+           'CSL masking version')
+RULES = ('CSL release', 'CSL masking version', *(
+    f'confidence >= {tau}' for tau in ('0.00', '0.80', '0.90', '0.95', '0.99')))
 
 
 def pairwise_auroc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -81,19 +91,90 @@ def test_selection_quality_compares_csl_with_each_threshold():
     conf = np.array([0.99, 0.96, 0.91, 0.85, 0.50])
     weight = np.array([1.0, 1.0, 1.0, 0.3, 0.1])
     correct = np.array([True, True, False, True, False])
-    stats = selection_quality(conf, weight, correct, thresholds=(0.9, 0.95))
+    stats = selection_quality(conf, correct, {'csl': weight}, thresholds=(0.9, 0.95))
 
     assert stats['pixels'] == 5 and stats['pseudo_label_accuracy'] == 0.6
-    assert list(stats['rules']) == [CSL_RULE, 'confidence >= 0.90',
+    assert list(stats['rules']) == ['CSL release', 'confidence >= 0.90',
                                     'confidence >= 0.95']
-    assert stats['rules'][CSL_RULE] == dict(coverage=0.6, precision=2 / 3,
-                                            recall=2 / 3)
+    assert stats['rules']['CSL release'] == dict(coverage=0.6, precision=2 / 3,
+                                                 recall=2 / 3)
     assert stats['rules']['confidence >= 0.95'] == dict(coverage=0.4, precision=1.0,
                                                         recall=2 / 3)
     # correct pixels score 0.99, 0.96, 0.85 against 0.91, 0.50: 5 of 6 pairs
     assert stats['auroc_max_confidence'] == 5 / 6
     # weights 1, 1, 0.3 against 1, 0.1: two ties and three wins of 6 pairs
-    assert stats['auroc_csl_weight'] == 4 / 6
+    assert stats['csl']['csl']['auroc_weight'] == 4 / 6
+    # CSL covers 3 of 5, as the threshold 0.91 does: the same pixels here
+    assert stats['csl']['csl']['threshold_precision_at_coverage'] == 2 / 3
+
+
+def test_threshold_curve_and_precision_at_equal_coverage():
+    conf = np.array([0.9, 0.8, 0.8, 0.7, 0.6])
+    correct = np.array([True, True, False, True, False])
+    thresholds, coverage, precision = threshold_curve(conf, correct)
+    assert thresholds.tolist() == [0.9, 0.8, 0.7, 0.6]
+    assert coverage.tolist() == [0.2, 0.6, 0.8, 1.0]
+    assert precision.tolist() == pytest.approx([1, 2 / 3, 3 / 4, 3 / 5])
+    assert precision_at_coverage(conf, correct, 0.2) == pytest.approx(1.0)
+    assert precision_at_coverage(conf, correct, 0.8) == pytest.approx(0.75)
+    # 2 of 5 pixels: the top one and half of the 0.8 tie (one right, one
+    # wrong): 1.5 hits expected of 2
+    assert precision_at_coverage(conf, correct, 0.4) == pytest.approx(0.75)
+    assert math.isnan(precision_at_coverage(conf, correct, 0.0))
+    with pytest.raises(ValueError, match='coverage'):
+        precision_at_coverage(conf, correct, 1.5)
+
+
+def synthetic_result(miou: float, seed: int) -> dict:
+    return dict(mIoU=miou, class_iou={'sky': miou + 1, 'road': miou - 1},
+                iter_s=0.5 + seed / 10, train_s=100.0, test_frames=233,
+                log_dir='/nonexistent/20260101_000000')
+
+
+def synthetic_quality(coverage: float, precision: float, at_coverage: float) -> dict:
+    csl = dict(coverage=coverage, precision=precision, recall=0.9,
+               auroc_weight=0.7, threshold_precision_at_coverage=at_coverage)
+    return dict(pixels=100, pseudo_label_accuracy=0.8, auroc_max_confidence=0.75,
+                csl={'csl': csl},
+                rules={'CSL release': {k: csl[k] for k in
+                                       ('coverage', 'precision', 'recall')}})
+
+
+def test_report_statistics_on_synthetic_results():
+    mious = {'unimatch': [40.0, 42.0, 44.0], 'csl': [41.0, 42.5, 46.5],
+             'supervised': [30.0, 33.0]}
+    runs = {method: {seed: synthetic_result(m, seed) for seed, m in enumerate(values)}
+            for method, values in mious.items()}
+    assert mean_std(mious['unimatch']) == (42.0, 2.0)
+    mean, std = mean_std([1.0])
+    assert mean == 1.0 and math.isnan(std)
+    diffs = paired_differences(runs)
+    assert 'unimatch' not in diffs
+    assert diffs['csl'] == {0: 1.0, 1: 0.5, 2: 2.5}
+    assert diffs['supervised'] == {0: -10.0, 1: -9.0}  # seed 2 missing: unpaired
+    assert mean_std(list(diffs['csl'].values())) == pytest.approx(
+        (4 / 3, np.std([1.0, 0.5, 2.5], ddof=1)))
+
+    selection = {'csl': {seed: synthetic_quality(0.5, p, a) for seed, (p, a) in
+                         enumerate([(0.9, 0.8), (0.8, 0.85), (0.85, 0.8)])}}
+    report = results_markdown(['- setup'], runs, selection)
+    rows = {row[0]: row for row in tables_after(report, '## Test mIoU')[0]}
+    assert rows['CSL release'][1:4] == ['41.00', '42.50', '46.50']
+    assert rows['CSL release'][4] == f'43.33 ± {np.std([41, 42.5, 46.5], ddof=1):.2f}'
+    assert rows['CSL release'][5] == f'1.33 ± {np.std([1, 0.5, 2.5], ddof=1):.2f}'
+    assert rows['UniMatch (threshold 0.95)'][4:6] == ['42.00 ± 2.00', '(baseline)']
+    assert rows['supervised-only'][3] == ''
+    assert rows['supervised-only'][5] == '-9.50 ± 0.71'
+    assert rows['UniMatch (threshold 0.95)'][6] == '0.600 ± 0.100'  # s / iter
+    differences = {row[0]: row for row in tables_after(report, '### Paired')[0]}
+    assert differences['CSL release'][1:] == ['1.00', '0.50', '2.50', '1.33', '1.04']
+    classes = {row[0]: row[1:] for row in tables_after(report, '### Per-class')[0]}
+    assert classes['CSL release'] == ['44.33', '42.33']
+    csl_row, = tables_after(report, '## Pseudo-label selection')[0]
+    assert csl_row[:2] == ['CSL release', 'CSL release']
+    assert csl_row[3] == f'0.8500 ± {np.std([0.9, 0.8, 0.85], ddof=1):.4f}'
+    assert csl_row[5] == f'0.8167 ± {np.std([0.8, 0.85, 0.8], ddof=1):.4f}'
+    assert csl_row[6] == f'0.0333 ± {np.std([0.1, -0.05, 0.05], ddof=1):.4f}'
 
 
 def test_iterations_must_fill_four_quarters(capsys):
@@ -122,45 +203,69 @@ def finite(cell: str) -> bool:
     return math.isfinite(float(cell))
 
 
-def test_smoke_run_reports_every_variant_and_threshold(tmp_path):
-    camvid = prepared_camvid()  # the smoke run trains on its frames
+def run_benchmark(args: List[str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ('CAMVID_ROOT',
                                                             'CAMVID_SPLITS')}
-    cache = tmp_path / 'cache'
-    result = subprocess.run(
-        [sys.executable, 'benchmarks/camvid/run.py', '--smoke', '--out',
-         str(tmp_path / 'out'), '--data-root', str(camvid), '--cache-dir',
-         str(cache)], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, 'benchmarks/camvid/run.py', *args],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_smoke_run_reports_every_method_and_resumes(tmp_path):
+    camvid = prepared_camvid()  # the smoke run trains on its frames
+    out, cache = tmp_path / 'out', tmp_path / 'cache'
+    common = ['--smoke', '--out', str(out), '--data-root', str(camvid),
+              '--cache-dir', str(cache)]
+    run_benchmark(common)
     assert not cache.exists()  # random weights: nothing downloaded
-    out = tmp_path / 'out'
     report = (out / 'results.md').read_text()
 
-    iou_rows, = tables_after(report, '## Test split')
-    assert [row[1] for row in iou_rows] == list(VARIANTS)
-    for row in iou_rows:
-        assert row[0] == '1/8'
-        assert all(finite(cell) for cell in row[2:]), row  # mIoU, 11 IoU, times, memory
-        assert len(row) == 2 + 1 + 11 + 4
-
-    summary, rule_rows = tables_after(report, '### Split 1/8')
-    assert [row[0] for row in summary] == [f'iter_{i}' for i in (1, 2, 3, 4)]
-    for row in summary:
-        assert int(row[1]) > 0 and all(0 <= float(cell) <= 1 for cell in row[2:])
-    for checkpoint in summary:
-        rules = {row[1]: row[2:] for row in rule_rows if row[0] == checkpoint[0]}
-        assert list(rules) == [CSL_RULE, *THRESHOLD_RULES]
-        for coverage, precision, recall in rules.values():
-            assert 0 <= float(coverage) <= 1 and 0 <= float(recall) <= 1
-            assert precision == 'n/a' or 0 <= float(precision) <= 1
-
+    rows = tables_after(report, '## Test mIoU')[0]
+    assert [row[0] for row in rows] == list(METHODS)
+    for row in rows:
+        # method | seed 0 | mean ± std | difference | s / iter | train time
+        assert len(row) == 6 and finite(row[1]) and finite(row[2])
+        assert row[3] == '(baseline)' if row[0] == METHODS[1] else finite(row[3])
+        assert finite(row[4]) and finite(row[5])
+    classes = tables_after(report, '### Per-class')[0]
+    assert [len(row) for row in classes] == [1 + 11] * len(METHODS)
+    csl_rows, rule_rows = tables_after(report, '## Pseudo-label selection')
+    assert [row[:2] for row in csl_rows] == [
+        [method, version] for method in METHODS
+        for version in ('CSL release', 'CSL masking version')]
+    for row in csl_rows:
+        assert all(cell == 'n/a' or math.isfinite(float(cell)) for cell in row[2:])
+    assert [row[1] for row in rule_rows] == list(RULES) * len(METHODS)
     assert (out / 'curves.png').stat().st_size > 0
-    assert len(list((out / 'selection_scatter' / '1_8').glob('*.png'))) == 4
+    for method in ('supervised', 'unimatch', 'unimatch-t0', 'csl', 'csl-masking'):
+        selection = out / 'runs' / 'seed0' / method / 'selection'
+        assert (selection / 'scatter_csl.png').stat().st_size > 0
+        assert (selection / 'curves.png').stat().st_size > 0
     results = json.loads((out / 'results.json').read_text())
-    assert all(math.isfinite(run['mIoU']) and run['peak_rss_mib'] > 0
-               for run in results['runs']['1/8'].values())
-    for stats in results['selection']['1/8']['checkpoints'].values():
-        for rule in stats['rules'].values():
-            # precision is undefined (n/a in the report) exactly when nothing
-            # is selected
-            assert math.isnan(rule['precision']) == (rule['coverage'] == 0)
+    assert all(math.isfinite(run['0']['mIoU']) and run['0']['peak_rss_mib'] > 0
+               for run in results['runs'].values())
+
+    # Interrupt the supervised run after its third checkpoint (of 4): no
+    # result, the last checkpoint iter_3. The rerun resumes it there and
+    # skips the finished UniMatch run.
+    supervised = out / 'runs' / 'seed0' / 'supervised'
+    first_result = json.loads((supervised / 'result.json').read_text())
+    for name in ('result.json', 'iter_4.pth'):
+        (supervised / name).unlink()
+    (supervised / 'last_checkpoint').write_text(str(supervised / 'iter_3.pth'))
+    for path in (supervised / 'selection').iterdir():
+        path.unlink()
+    rerun = run_benchmark(common + ['--methods', 'supervised', 'unimatch'])
+    assert 'supervised-only: training 4 iterations (resumed)' in rerun.stdout
+    assert 'UniMatch (threshold 0.95): done before, skipped' in rerun.stdout
+    job_log = (supervised / 'job.log').read_text()
+    assert 'Auto resumed from the latest checkpoint' in job_log
+    assert 'resumed epoch: 0, iter: 3' in job_log
+    assert (supervised / 'iter_4.pth').exists()
+    result = json.loads((supervised / 'result.json').read_text())
+    assert math.isfinite(result['mIoU'])
+    assert result['log_dir'] != first_result['log_dir']
+    assert (supervised / 'selection' / 'selection_quality.json').exists()
+    rows = tables_after((out / 'results.md').read_text(), '## Test mIoU')[0]
+    assert [row[0] for row in rows] == list(METHODS[:2])

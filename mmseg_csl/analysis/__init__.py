@@ -1,0 +1,1 @@
+"""Analyses of trained models (not imported by ``mmseg_csl`` itself)."""
