@@ -1,5 +1,7 @@
-"""CamVid semi-supervised benchmark on CPU, split 1/8, several seeds: does either
-released CSL version beat a fixed confidence threshold, and does it select better?
+"""CamVid semi-supervised benchmark on CPU: five methods at split 1/8, several seeds.
+
+Does either released CSL version beat a fixed confidence threshold, and does it
+select pseudo-labels better?
 
     python benchmarks/camvid/run.py [--methods M ...] [--seeds 0 1 2] [--iters N]
         [--smoke] [--out work_dirs/camvid_benchmark] [--data-root data/camvid]
@@ -372,8 +374,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     # Read by the configs (configs/_base_/datasets/{camvid,semi_camvid}.py).
     os.environ['CAMVID_ROOT'] = args.data_root
     no_weights = args.no_pretrained or args.smoke
-    weights = (None if no_weights or args.report_only else
-               prepare_weights(osp.abspath(args.cache_dir)))
+    cache_dir = osp.abspath(args.cache_dir)
+    weights = (None if no_weights else osp.join(cache_dir, CONVERTED_WEIGHTS)
+               if args.report_only else prepare_weights(cache_dir))
     runs: Dict[str, Dict[int, dict]] = {m: {} for m in args.methods}
     selection: Dict[str, Dict[int, dict]] = {m: {} for m in args.methods}
     for seed in args.seeds:
