@@ -288,12 +288,23 @@ def run_dir(args: argparse.Namespace, seed: int, method: str) -> str:
     return osp.join(args.out, 'runs', f'seed{seed}', method)
 
 
+def check_iterations(work_dir: str, iters: int) -> None:
+    """Refuse to skip or resume a run made with other ``--iters``."""
+    config = osp.join(work_dir, 'config.py')
+    if osp.exists(config):
+        done = Config.fromfile(config).train_cfg.max_iters
+        if done != iters:
+            raise SystemExit(f'{work_dir} was run with --iters {done}, not {iters}: '
+                             'use another --out (or delete it)')
+
+
 def train_method(args: argparse.Namespace, seed: int, method: str,
                  weights: Optional[str]) -> dict:
     """Train and test one (seed, method) in its own process, unless its
     result exists; its result dict."""
     work_dir = run_dir(args, seed, method)
     result_file = osp.join(work_dir, 'result.json')
+    check_iterations(work_dir, args.iters)
     if osp.exists(result_file):
         print(f'seed {seed} {METHOD_NAMES[method]}: done before, skipped',
               flush=True)

@@ -183,6 +183,16 @@ def test_iterations_must_fill_four_quarters(capsys):
     assert 'multiple of 4' in capsys.readouterr().err
 
 
+def test_a_run_of_other_iterations_is_neither_skipped_nor_resumed(tmp_path):
+    from mmengine.config import Config
+
+    from benchmarks.camvid.run import check_iterations
+    Config(dict(train_cfg=dict(max_iters=8))).dump(str(tmp_path / 'config.py'))
+    check_iterations(str(tmp_path), 8)
+    with pytest.raises(SystemExit, match='run with --iters 8, not 4'):
+        check_iterations(str(tmp_path), 4)
+
+
 def tables_after(report: str, heading: str) -> List[List[List[str]]]:
     """The markdown tables between ``heading`` and the next heading, each as
     its rows of cells, header and rule lines left out."""
