@@ -53,7 +53,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_csl  # noqa: E402  (registers the package's components)
-from benchmarks.camvid.report import number, read_scalars  # noqa: E402
+from benchmarks.camvid.report import number, read_log_scalars  # noqa: E402
 from benchmarks.camvid.train_job import test_scores  # noqa: E402
 from mmseg_csl.datasets.samplers.multi_source_sampler import (  # noqa: E402
     split_batch,
@@ -390,7 +390,7 @@ def curves_figure(warm: dict, runs: Dict[str, List[dict]],
             for index, run in enumerate(method_runs):
                 scale = run['sup_weight'] if axis is axes[0] else 1.0
                 points = [(record['step'] + offset, record[key] / scale)
-                          for record in read_scalars(run['log_dir'])
+                          for record in read_log_scalars(run['log_dir'])
                           for key in keys if key in record]
                 if points:
                     axis.plot(*zip(*points), color=colour, marker='o',

@@ -65,14 +65,18 @@ def paired_differences(runs: Results, key: str = 'mIoU',
             for method, seeds in runs.items() if method != baseline}
 
 
+def read_log_scalars(log_dir: str) -> List[dict]:
+    """The records of mmengine's ``vis_data/scalars.json`` in one log folder."""
+    with open(osp.join(log_dir, 'vis_data', 'scalars.json')) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def read_scalars(work_dir: str) -> List[dict]:
-    """The records of every mmengine ``vis_data/scalars.json`` of a run (a
-    resumed run has one log folder per start), ordered by step."""
+    """The records of every log folder of a run (a resumed run has one per
+    start), ordered by step."""
     records = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
-        with open(path) as f:
-            records += [json.loads(line) for line in f if line.strip()]
+    for log_dir in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data'))):
+        records += read_log_scalars(osp.dirname(log_dir))
     return sorted(records, key=lambda r: r.get('step', 0))
 
 
