@@ -4,6 +4,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..utils.precision import compute_dtype
 from .confidence_features import RESIDUAL_FORMS, ConfidenceFeatures, confidence_features
 from .selection_result import SelectionResult
 
@@ -142,8 +143,7 @@ def check_inputs(probs: Tensor, valid: Optional[Tensor],
     if valid.device != probs.device:
         raise ValueError(f'probs is on {probs.device} but valid is on {valid.device}')
     if from_logits:
-        probs = probs.softmax(dim=1, dtype=torch.promote_types(probs.dtype,
-                                                               torch.float32))
+        probs = probs.softmax(dim=1, dtype=compute_dtype(probs.dtype))
     return probs, valid
 
 

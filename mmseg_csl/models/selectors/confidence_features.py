@@ -5,6 +5,8 @@ from torch import Tensor
 
 from mmseg_csl.ops import cpu_kernels_for
 
+from ..utils.precision import compute_dtype
+
 RESIDUAL_FORMS = ('reference', 'exact')
 
 # Elements of the (B, K, chunk) slice that the class-wise pass handles at once on
@@ -66,11 +68,6 @@ def confidence_features(probs: Tensor, valid: Tensor, residual: str = 'reference
                            low.isnan().logical_or(high.isnan()))).double()
     return ConfidenceFeatures(stats.max_conf, stats.pseudo_label, res_var,
                               stats.residual_mass, summary)
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 stays float64; float32 and the half types compute in float32."""
-    return torch.promote_types(dtype, torch.float32)
 
 
 def class_statistics(probs: Tensor) -> ClassStatistics:

@@ -2,7 +2,14 @@ import torch
 from torch import Tensor
 
 
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype that losses and selection compute in: float64 stays float64;
+    float32 and the half types (the autocast dtypes of mixed precision)
+    compute in float32."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 def at_least_float32(x: Tensor) -> Tensor:
-    """``x`` in float32 if it is of a lower floating precision (the
-    autocast dtype of mixed precision), else ``x`` itself (float64 stays)."""
-    return x.to(torch.promote_types(x.dtype, torch.float32))
+    """``x`` in :func:`compute_dtype` of its dtype (itself when it is float32
+    or float64)."""
+    return x.to(compute_dtype(x.dtype))
