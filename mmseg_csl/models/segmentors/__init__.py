@@ -1,3 +1,18 @@
+from .decode_adapters import (
+                              CascadeAdapter,
+                              DecodeAdapter,
+                              MaskClassificationAdapter,
+                              SingleHeadAdapter,
+                              build_decode_adapter,
+                              predicted_output,
+                              register_predicted_output,
+)
 from .semi_segmentor import SemiSegmentor
+from .zoo_dependencies import check_zoo_dependencies, needed_packages
 
-__all__ = ['SemiSegmentor']
+__all__ = [
+    'CascadeAdapter', 'DecodeAdapter', 'MaskClassificationAdapter',
+    'SemiSegmentor', 'SingleHeadAdapter', 'build_decode_adapter',
+    'check_zoo_dependencies', 'needed_packages', 'predicted_output',
+    'register_predicted_output'
+]

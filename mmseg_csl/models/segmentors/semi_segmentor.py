@@ -1,10 +1,12 @@
 """A semi-supervised wrapper around any mmseg encoder-decoder segmentor."""
 import copy
+import logging
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS, TASK_UTILS
 from mmseg.utils import (
@@ -26,9 +28,14 @@ from ..utils import (
     check_cutmix_params,
     divergence_message,
     generate_cutmix_masks,
+    has_spatial_tensor,
+    map_tensors,
     running_stats_kept,
+    slice_batch,
 )
 from ..utils.precision import at_least_float32
+from .decode_adapters import build_decode_adapter
+from .zoo_dependencies import check_zoo_dependencies
 
 SUP_BRANCH = 'sup'
 UNSUP_BRANCHES = ('unsup_weak', 'unsup_strong1', 'unsup_strong2')
@@ -244,10 +251,9 @@ class SemiSegmentor(BaseSegmentor):
                               semi_test_cfg)
         self._check_cfg(cfg, test_cfg)
 
+        check_zoo_dependencies(segmentor)
         self.segmentor = MODELS.build(segmentor)
-        if isinstance(self.segmentor.decode_head, nn.ModuleList):
-            raise TypeError('SemiSegmentor needs a segmentor with a single '
-                            'decode head, got a list of decode heads')
+        self.decode_adapter = build_decode_adapter(self.segmentor)
         self.teacher = None
         if cfg['teacher'] == 'ema':
             self.teacher = copy.deepcopy(self.segmentor).requires_grad_(False)
@@ -362,16 +368,16 @@ class SemiSegmentor(BaseSegmentor):
         sup_images, sup_samples = inputs[SUP_BRANCH], data_samples[SUP_BRANCH]
         if UNSUP_BRANCHES[0] not in inputs:
             feats = self.segmentor.extract_feat(sup_images)
-            return self.supervised_loss(feats, self._decode(feats), sup_samples)
+            decode_losses, _ = self.decode_adapter.loss_and_predict(
+                self.segmentor, feats, len(sup_images), sup_samples,
+                sup_images.shape[2:])
+            return self.supervised_loss(feats, decode_losses, sup_samples)
 
         batch = self._unlabeled_batch(inputs, data_samples)
-        num_sup = len(sup_images)
-        feats, logits, fp_logits = self._labeled_and_weak_forward(
-            sup_images, batch)
-        losses = self.supervised_loss([feat[:num_sup] for feat in feats],
-                                      logits[:num_sup], sup_samples)
+        losses, weak_logits, fp_logits = self._labeled_and_weak_forward(
+            sup_images, sup_samples, batch)
         try:
-            pseudo = self.pseudo_labels(batch, logits[num_sup:])
+            pseudo = self.pseudo_labels(batch, weak_logits)
         except NonFiniteProbabilitiesError as error:
             raise TrainingDivergedError(divergence_message(
                 'the prediction on the unlabeled weak views, whose softmax '
@@ -385,17 +391,21 @@ class SemiSegmentor(BaseSegmentor):
             valid=pseudo.targets[2],
             gt_sem_seg=self._stack_gt(batch.weak_samples[:batch.num_trained],
                                       batch.weak.shape[2:]),
-            ignore_index=self.segmentor.decode_head.ignore_index)
+            ignore_index=self._final_head.ignore_index)
         return losses
 
-    def supervised_loss(self, feats: Sequence[Tensor], logits: Tensor,
+    def supervised_loss(self, feats, decode_losses: Dict[str, Tensor],
                         data_samples: SampleList) -> Dict[str, Tensor]:
-        """The wrapped segmentor's own losses on labeled features.
+        """The wrapped segmentor's own losses on labeled features: its
+        decode losses (computed by the decode adapter, see
+        :mod:`.decode_adapters`) and its auxiliary heads' losses.
 
         Args:
-            feats (Sequence[Tensor]): backbone (and neck) features of the
-                labeled images, for the auxiliary heads.
-            logits (Tensor): (n_x, K, h, w) decode-head logits of the same.
+            feats: backbone (and neck) features of the labeled images, for
+                the auxiliary heads.
+            decode_losses (dict[str, Tensor]): the decode head(s)' losses of
+                the same, named ``decode.*`` (``decode_<i>.*`` for each stage
+                of a cascade).
             data_samples (list[SegDataSample]): with ``gt_sem_seg``.
 
         Returns:
@@ -403,10 +413,7 @@ class SemiSegmentor(BaseSegmentor):
             ``sup.<head>.<name>``, loss terms scaled by ``sup_weight``.
         """
         segmentor = self.segmentor
-        losses = add_prefix(
-            segmentor.decode_head.loss_by_feat(at_least_float32(logits),
-                                               data_samples),
-            'decode')
+        losses = dict(decode_losses)
         if segmentor.with_auxiliary_head:
             heads = segmentor.auxiliary_head
             if isinstance(heads, nn.ModuleList):
@@ -482,8 +489,9 @@ class SemiSegmentor(BaseSegmentor):
         both) and of the perturbed-feature logits (n, K, h, w), if any."""
         size = views[0].shape[2:]
         with running_stats_kept(self.segmentor, self.keep_running_stats):
-            strong_logits = self._decode(
-                self.segmentor.extract_feat(torch.cat(list(views))))
+            strong_logits = self.decode_adapter.predict(
+                self.segmentor,
+                self.segmentor.extract_feat(torch.cat(list(views))), size)
         strong_logits = self._resize(at_least_float32(strong_logits),
                                      size).chunk(len(views))
         losses = {
@@ -498,20 +506,51 @@ class SemiSegmentor(BaseSegmentor):
         return losses
 
     def _labeled_and_weak_forward(
-            self, sup_images: Tensor, batch: UnlabeledBatch
-    ) -> Tuple[List[Tensor], Tensor, Optional[Tensor]]:
-        """One forward of [x; u_w]: features, logits (n_x + n, K, h, w) and
-        the logits of the perturbed u_w features (None without ``fp``)."""
+            self, sup_images: Tensor, sup_samples: SampleList,
+            batch: UnlabeledBatch
+    ) -> Tuple[Dict[str, Tensor], Tensor, Optional[Tensor]]:
+        """One forward of [x; u_w]: the supervised losses, the logits
+        (n, K, h, w) of u_w and those of its perturbed features (None
+        without ``fp``).
+
+        Feature perturbation appends Dropout2d of the u_w part of every
+        (B, C, h, w) feature leaf to the batch, whatever the backbone's
+        output structure (lists, nested lists, (feature, cls token) pairs);
+        other leaves (class tokens) are appended unperturbed.
+        """
         num_sup, num_u = len(sup_images), batch.num_trained
         feats = self.segmentor.extract_feat(
             torch.cat([sup_images, batch.weak[:num_u]]))
-        if not self.fp_enabled:
-            return feats, self._decode(feats), None
-        logits = self._decode([
-            torch.cat([feat, self.feature_dropout(feat[num_sup:])])
-            for feat in feats
-        ])
-        return feats, logits[:num_sup + num_u], logits[num_sup + num_u:]
+        decode_feats = feats
+        if self.fp_enabled and self._can_perturb(feats):
+            decode_feats = map_tensors(
+                lambda feat: torch.cat([feat, self._perturb(feat[num_sup:])]),
+                feats)
+        decode_losses, logits = self.decode_adapter.loss_and_predict(
+            self.segmentor, decode_feats, num_sup, sup_samples,
+            batch.weak.shape[2:])
+        losses = self.supervised_loss(
+            slice_batch(feats, 0, num_sup), decode_losses, sup_samples)
+        fp_logits = logits[num_u:] if len(logits) > num_u else None
+        return losses, logits[:num_u], fp_logits
+
+    def _perturb(self, feat: Tensor) -> Tensor:
+        """Dropout2d of a (B, C, h, w) feature; other tensors unchanged."""
+        return self.feature_dropout(feat) if feat.dim() == 4 else feat
+
+    def _can_perturb(self, feats) -> bool:
+        """Whether ``feats`` has a (B, C, h, w) leaf to perturb; if not,
+        feature perturbation is switched off with a warning."""
+        if has_spatial_tensor(feats):
+            return True
+        self.fp_enabled = False
+        print_log(
+            f'{type(self.segmentor.backbone).__name__} returns no (B, C, h, '
+            'w) feature map, so feature perturbation (channel dropout) cannot '
+            'apply: it is switched off and unsup.loss_fp is not computed; set '
+            'semi_train_cfg.fp.enabled=False to silence this warning',
+            logger='current', level=logging.WARNING)
+        return False
 
     @torch.no_grad()
     def _source_logits(self, images: Tensor) -> Tensor:
@@ -521,7 +560,9 @@ class SemiSegmentor(BaseSegmentor):
         if not self.keep_running_stats:
             return self._eval_logits(self.segmentor, images)
         with running_stats_kept(self.segmentor):
-            return self._decode(self.segmentor.extract_feat(images))
+            return self.decode_adapter.predict(
+                self.segmentor, self.segmentor.extract_feat(images),
+                images.shape[2:])
 
     @torch.no_grad()
     def _eval_logits(self, segmentor: BaseSegmentor, images: Tensor) -> Tensor:
@@ -529,7 +570,8 @@ class SemiSegmentor(BaseSegmentor):
         was_training = segmentor.training
         segmentor.eval()
         try:
-            return self._decode(segmentor.extract_feat(images), segmentor)
+            return self.decode_adapter.predict(
+                segmentor, segmentor.extract_feat(images), images.shape[2:])
         finally:
             segmentor.train(was_training)
 
@@ -621,18 +663,10 @@ class SemiSegmentor(BaseSegmentor):
                              f'{tuple(gt.shape[1:])}, images {tuple(size)}')
         return gt
 
-    def _decode(self, feats: Sequence[Tensor],
-                segmentor: Optional[BaseSegmentor] = None) -> Tensor:
-        """Decode-head logits of ``feats`` (the student's head unless
-        ``segmentor`` is given)."""
-        head = (segmentor or self.segmentor).decode_head
-        logits = head.forward(feats)
-        if not isinstance(logits, Tensor):
-            raise TypeError(
-                f'{type(head).__name__}.forward returned '
-                f'{type(logits).__name__}; SemiSegmentor needs a decode head '
-                'whose forward returns one logits tensor')
-        return logits
+    @property
+    def _final_head(self) -> nn.Module:
+        """The decode head whose prediction is the segmentor's."""
+        return self.decode_adapter.final_head(self.segmentor)
 
     def _resize(self, logits: Tensor, size: Sequence[int]) -> Tensor:
         """Bilinear resize of (B, K, h, w) logits to ``size``."""
@@ -642,4 +676,4 @@ class SemiSegmentor(BaseSegmentor):
             logits,
             size=tuple(size),
             mode='bilinear',
-            align_corners=self.segmentor.decode_head.align_corners)
+            align_corners=self._final_head.align_corners)
