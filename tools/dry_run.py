@@ -3,7 +3,8 @@
     python tools/dry_run.py CONFIG [--iters N] [--work-dir DIR] [--shrink]
                             [--cfg-options key=value ...]
 
-CONFIG is a file or an installed package's config (``mmseg::fcn/...py``).
+CONFIG is a file or an installed package's config (``mmseg::fcn/...py``),
+with or without a ``semi`` key (``mmseg_csl.engine.expand_semi_config``).
 The config's model, pipelines, samplers, hooks and schedule are kept; its
 datasets are replaced by generated images of its crop size and classes (in a
 temporary folder), pretrained weights are not loaded, SyncBN runs as BN. It

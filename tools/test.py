@@ -4,7 +4,9 @@
 The arguments of MMSegmentation's ``tools/test.py``. ``mmseg_csl`` is imported
 first: its components are registered, ``mmseg_csl::`` config paths resolve and
 the checkpoint loads weights-only (``SafeCheckpointLoadingHook``, added to
-configs without it). With a launcher and no GPU, the run is
+configs without it). A config's ``semi`` key is expanded
+(``mmseg_csl.engine.expand_semi_config``), so a checkpoint of the
+semi-supervised run it stands for loads. With a launcher and no GPU, the run is
 distributed on CPU with the gloo backend.
 """
 import argparse
@@ -19,6 +21,7 @@ from mmengine.runner import Runner
 from mmseg_csl.engine import (
     add_safe_checkpoint_loading,
     close_distributed,
+    expand_semi_config,
     setup_cpu_distributed,
 )
 
@@ -91,6 +94,7 @@ def main() -> None:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    expand_semi_config(cfg)
     # work_dir priority: command line > config > ./work_dirs/<config name>
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

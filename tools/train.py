@@ -6,8 +6,10 @@ and ``--amp-dtype``. ``--amp`` trains in mixed precision (mmengine's
 ``--amp-dtype float32`` trains a config that asks for mixed precision (the paper
 configs ask for bfloat16, as the authors trained) in float32.
 ``mmseg_csl`` is imported first: its components are registered, ``mmseg_csl::``
-config paths resolve, and the run loads checkpoints weights-only
-(``SafeCheckpointLoadingHook``, added to configs without it). With a launcher
+config paths resolve, the run loads checkpoints weights-only
+(``SafeCheckpointLoadingHook``, added to configs without it), and a config's
+``semi`` key (unlabeled images added to a supervised config) is expanded after
+``--cfg-options`` (``mmseg_csl.engine.expand_semi_config``). With a launcher
 and no GPU, the run is distributed on CPU with the gloo backend.
 """
 import argparse
@@ -26,6 +28,7 @@ from mmseg.registry import RUNNERS
 from mmseg_csl.engine import (
     add_safe_checkpoint_loading,
     close_distributed,
+    expand_semi_config,
     setup_cpu_distributed,
 )
 from mmseg_csl.engine.precision import PRECISIONS, set_precision, training_precision
@@ -112,6 +115,7 @@ def main() -> None:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    expand_semi_config(cfg)
     # work_dir priority: command line > config > ./work_dirs/<config name>
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -7,9 +7,10 @@ from .cpu_distributed import close_distributed, setup_cpu_distributed
 from .dry_run import DryRunReport, dry_run, load_config, prepare_dry_run
 from .hooks import *  # noqa: F401,F403
 from .hooks import __all__ as _hooks_all
+from .semi_config import expand_semi_config
 
 __all__ = [
     'load_from_local', 'safe_checkpoint_globals', 'safe_checkpoint_loading',
     'close_distributed', 'setup_cpu_distributed', 'DryRunReport', 'dry_run',
-    'load_config', 'prepare_dry_run', *_hooks_all
+    'load_config', 'prepare_dry_run', 'expand_semi_config', *_hooks_all
 ]

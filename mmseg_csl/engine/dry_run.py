@@ -29,8 +29,10 @@ from mmengine.runner import Runner
 from mmseg.registry import DATASETS, RUNNERS
 
 from ..datasets.samplers.multi_source_sampler import split_batch
+from ..datasets.unlabeled_image_dataset import UnlabeledImageDataset
 from .cpu_distributed import replace_sync_bn
 from .precision import FLOAT32, set_precision, training_precision
+from .semi_config import expand_semi_config
 
 # Images of a generated validation or test dataset; a training dataset gets
 # enough for its batches of the whole run (an epoch-based sampler then needs
@@ -44,6 +46,11 @@ DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 PIPELINE_SIZE_KEYS = ('scale', 'scales', 'img_scale', 'crop_size', 'size')
 # What a generated dataset keeps of the dataset it stands for.
 KEPT_DATASET_KEYS = ('pipeline', 'ignore_index', 'test_mode', '_scope_')
+# Keys under which a dataset wrapper holds one inner dataset config
+# (RepeatDataset and the like; SemiSupervisedDataset).
+INNER_DATASET_KEYS = ('dataset', 'labeled', 'unlabeled')
+# Colours of the generated images of an unlabeled dataset (it has no classes).
+UNLABELED_COLOURS = 8
 
 
 class DryRunReport(NamedTuple):
@@ -79,7 +86,8 @@ def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
                     precision: Optional[str] = None) -> Tuple[int, int]:
     """Rewrite ``cfg`` in place for a dry run and write its data under ``data_root``.
 
-    - with ``shrink``, first :func:`shrink_config`;
+    - a ``semi`` key is expanded first (:func:`expand_semi_config`);
+    - with ``shrink``, :func:`shrink_config`;
     - every dataset of the train, val and test dataloaders, inside
       ``ConcatDataset`` and other wrappers too, becomes a ``BaseSegDataset``
       of generated images of the crop size (:func:`synthetic_dataset`), each
@@ -103,6 +111,7 @@ def prepare_dry_run(cfg: Config, data_root: str, iters: int = 2,
     if iters < 1:
         raise ValueError(f'a dry run needs at least 1 iteration, got {iters}')
     init_default_scope(cfg.get('default_scope', 'mmseg'))
+    expand_semi_config(cfg)
     if shrink:
         shrink_config(cfg)
     size = crop_size(cfg)
@@ -212,10 +221,13 @@ def synthetic_dataset(dataset: dict, root: str, size: Tuple[int, int],
     """A dataset config like ``dataset`` that reads generated images instead.
 
     A wrapper (a dict with ``datasets``, like ``ConcatDataset``, or with
-    ``dataset``, like ``RepeatDataset``) keeps its other keys, and each inner
-    dataset is replaced under ``root/<index>``. Any other dataset becomes a
-    ``BaseSegDataset`` of ``num_images`` images of ``size`` written under
-    ``root`` (:func:`write_synthetic_dataset`) with the
+    dataset configs under ``INNER_DATASET_KEYS``, like ``RepeatDataset``'s
+    ``dataset`` and ``SemiSupervisedDataset``'s ``labeled`` and
+    ``unlabeled``) keeps its other keys, and each inner dataset is replaced
+    under ``root/<index>``. An ``UnlabeledImageDataset`` reads
+    ``num_images`` generated images (no label maps) with its pipeline. Any
+    other dataset becomes a ``BaseSegDataset`` of ``num_images`` images of
+    ``size`` written under ``root`` (:func:`write_synthetic_dataset`) with the
     original classes and palette (:func:`dataset_metainfo`),
     ``reduce_zero_label`` (the config's, else the dataset type's default),
     pipeline, ``ignore_index`` and ``test_mode``.
@@ -225,11 +237,19 @@ def synthetic_dataset(dataset: dict, root: str, size: Tuple[int, int],
             synthetic_dataset(inner, osp.join(root, str(index)), size, num_images,
                               seed + index)
             for index, inner in enumerate(dataset['datasets'])])
-    if 'dataset' in dataset:
-        inner = synthetic_dataset(dataset['dataset'], osp.join(root, '0'), size,
-                                  num_images, seed)
-        return dict(dataset, dataset=inner)
+    inner_keys = [key for key in INNER_DATASET_KEYS
+                  if isinstance(dataset.get(key), dict)]
+    if inner_keys:
+        return dict(dataset, **{
+            key: synthetic_dataset(dataset[key], osp.join(root, str(index)), size,
+                                   num_images, seed + index)
+            for index, key in enumerate(inner_keys)})
     dataset_class = _dataset_class(dataset)
+    if issubclass(dataset_class, UnlabeledImageDataset):
+        write_synthetic_dataset(root, num_images, size, UNLABELED_COLOURS,
+                                seed=seed)
+        return dict(type='UnlabeledImageDataset', data_root=osp.join(root, 'img_dir'),
+                    pipeline=dataset.get('pipeline', []))
     metainfo = dataset_metainfo(dataset, dataset_class)
     classes = metainfo.get('classes')
     if not classes:
