@@ -1,6 +1,6 @@
 import re
 
-from tests.tool_utils import run_tool
+from tests.tool_utils import REPO_ROOT, run_tool
 
 CSL_DEMO = 'configs/demo/csl_tiny-deeplabv3plus_1xb12-400it_shapes-64x64.py'
 SUPERVISED_DEMO = ('configs/demo/'
@@ -63,3 +63,18 @@ def test_class_count_mismatch_fails_before_training():
                                 'training dataset (ConcatDataset) has 4 classes')
     assert ("'segmentor.decode_head' (DepthwiseSeparableASPPHead) predicts 5"
             in last_line)
+
+
+def test_supervised_config_with_semi(tmp_path):
+    """Two lines on a supervised config: both the labeled and the unlabeled
+    data (a folder that does not exist here) are generated."""
+    leaf = tmp_path / 'semi.py'
+    leaf.write_text(f"_base_ = ['{REPO_ROOT / SUPERVISED_DEMO}']\n"
+                    "semi = dict(unlabeled=dict(data_root='/cluster/my_images'))\n")
+    report = report_of(run_tool(['dry_run.py', leaf]).stdout)
+
+    assert f'Dry run of {leaf}: OK' in report
+    assert 'data: generated 64x64 images' in report
+    assert loss_terms(report).keys() == {
+        'loss', 'sup.decode.loss_ce', 'unsup.loss_s1', 'unsup.loss_s2', 'unsup.loss_fp'}
+    assert 'mIoU=' in report
