@@ -1,4 +1,4 @@
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
 from mmengine.fileio import isdir, join_path, list_dir_or_file
@@ -41,7 +41,7 @@ class UnlabeledImageDataset(BaseDataset):
                  data_root: str,
                  img_suffix: Union[str, Sequence[str]] = IMAGE_SUFFIXES,
                  recursive: bool = True,
-                 backend_args: dict = None,
+                 backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         suffixes = (img_suffix, ) if isinstance(img_suffix, str) else img_suffix
         self.img_suffix = tuple(suffix.lower() for suffix in suffixes)

@@ -119,11 +119,11 @@ def expand_semi_config(cfg: Config) -> bool:
         hooks.append(dict(type='CSLSelectorHook', interval=50))
     cfg.custom_hooks = hooks
     cfg.pop('semi')
+    labeled_batch = cfg.train_dataloader.batch_size // sum(SOURCE_RATIO)
     print_log(
         f'semi: {method} on {cfg.model.segmentor.type}; per GPU '
-        f'{cfg.train_dataloader.batch_size // 3} labeled and '
-        f'{cfg.train_dataloader.batch_size // 3 * 2} unlabeled images',
-        logger='current')
+        f'{labeled_batch} labeled and {labeled_batch * SOURCE_RATIO[1]} '
+        'unlabeled images', logger='current')
     return True
 
 
