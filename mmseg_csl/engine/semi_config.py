@@ -64,7 +64,8 @@ def expand_semi_config(cfg: Config) -> bool:
       one derived from the labeled pipeline (the views are appended);
     - ``crop_size`` (optional): the unlabeled crop, where the labeled
       pipeline has no ``RandomCrop`` or should not set it;
-    - ``semi_train_cfg`` (optional): keys that update the method's.
+    - ``semi_train_cfg`` (optional): keys that update the method's
+      (:func:`updated_semi_train_cfg`).
 
     What it writes:
 
@@ -107,8 +108,8 @@ def expand_semi_config(cfg: Config) -> bool:
             'semi.unlabeled needs data_root, the folder of unlabeled images, '
             "e.g. semi=dict(unlabeled=dict(data_root='data/my_images'))")
     train_cfg_name, views_name = METHODS[method]
-    semi_train_cfg = dict(_semi_base('methods.py')[train_cfg_name],
-                          **(semi.get('semi_train_cfg') or {}))
+    semi_train_cfg = updated_semi_train_cfg(
+        _semi_base('methods.py')[train_cfg_name], semi.get('semi_train_cfg'))
     views = _semi_base('views.py')[views_name]
 
     cfg.model = semi_model(cfg.get('model'), semi_train_cfg)
@@ -125,6 +126,21 @@ def expand_semi_config(cfg: Config) -> bool:
         f'{labeled_batch} labeled and {labeled_batch * SOURCE_RATIO[1]} '
         'unlabeled images', logger='current')
     return True
+
+
+def updated_semi_train_cfg(method_cfg: dict, update: Optional[dict]) -> dict:
+    """A method's ``semi_train_cfg`` updated by ``update``, with
+    ``SemiSegmentor``'s rule for its defaults: sub-configs (``cutmix``,
+    ``fp``, ``masking``) key by key, so that e.g. ``cutmix=dict(prob=0.3)``
+    keeps the method's CutMix views; the ``selector`` as a whole, since its
+    keys belong to the selector chosen."""
+    merged = copy.deepcopy(dict(method_cfg))
+    for key, value in (update or {}).items():
+        if (key != 'selector' and isinstance(value, dict)
+                and isinstance(merged.get(key), dict)):
+            value = dict(merged[key], **value)
+        merged[key] = value
+    return merged
 
 
 def semi_model(model: Optional[dict], semi_train_cfg: dict) -> dict:

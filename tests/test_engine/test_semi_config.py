@@ -132,6 +132,18 @@ def test_merge_rules_apply_to_semi(tmp_path):
     assert cfg.train_dataloader.dataset.labeled.pipeline[3].crop_size == (512, 1024)
 
 
+def test_semi_train_cfg_updates_sub_configs_key_by_key(tmp_path):
+    cfg = load_config(write_leaf(
+        tmp_path, DEEPLAB_CITYSCAPES,
+        "dict(method='csl-masking', unlabeled=dict(data_root='u'), "
+        "semi_train_cfg=dict(cutmix=dict(prob=0.3), teacher='ema', "
+        "selector=dict(type='CSLSelector', variant='masking', alpha=4)))"))
+    expand_semi_config(cfg)
+    assert cfg.model.semi_train_cfg == dict(
+        METHODS.csl_masking, teacher='ema', cutmix=dict(views=('strong1', ), prob=0.3),
+        selector=dict(type='CSLSelector', variant='masking', alpha=4))
+
+
 def test_every_pipeline_of_a_wrapped_labeled_dataset_gets_the_branch(tmp_path):
     # Pascal VOC + SBD: a ConcatDataset of two datasets
     cfg = load_config(write_leaf(tmp_path, PSPNET_VOC_AUG,
