@@ -100,7 +100,13 @@ if __name__ == '__main__':
             ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']
         },
         install_requires=read_requirements('runtime'),
-        extras_require={'tests': read_requirements('tests')},
+        extras_require={
+            'tests': read_requirements('tests'),
+            # the mmseg model families built from other OpenMMLab packages
+            'mmdet': read_requirements('mmdet'),
+            'mmpretrain': read_requirements('mmpretrain'),
+            'zoo': read_requirements('mmdet') + read_requirements('mmpretrain'),
+        },
         classifiers=[
             'Programming Language :: Python :: 3',
             'Topic :: Scientific/Engineering :: Artificial Intelligence',

@@ -38,6 +38,8 @@ MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     "${pip_install[@]}" --no-build-isolation "${mmcv_source[@]}" mmcv
 
 # The package's compiled CPU kernels build against the installed torch as well.
-"${pip_install[@]}" --no-build-isolation --use-pep517 -e "$root[tests]"
+# The mmdet extra lets the model-zoo census train MaskFormer and Mask2Former;
+# mmpretrain is left out: it needs a CPU torchvision, which PyPI does not have.
+"${pip_install[@]}" --no-build-isolation --use-pep517 -e "$root[tests,mmdet]"
 echo "$fingerprint" > "$stamp"
 echo "environment ready: $venv"

@@ -55,7 +55,7 @@ from mmseg.models.decode_heads import (
     MaskFormerHead,
     PIDHead,
 )
-from mmseg.models.segmentors import BaseSegmentor
+from mmseg.models.segmentors import BaseSegmentor, DepthEstimator, EncoderDecoder
 from mmseg.utils import SampleList, add_prefix
 from torch import Tensor
 
@@ -230,15 +230,25 @@ class MaskClassificationAdapter(DecodeAdapter):
 
 
 def build_decode_adapter(segmentor: BaseSegmentor) -> DecodeAdapter:
-    """The adapter of ``segmentor``'s decode head(s); a clear error for a
-    segmentor SemiSegmentor cannot train."""
-    head = getattr(segmentor, 'decode_head', None)
+    """The adapter of ``segmentor``'s decode head(s); a TypeError naming
+    the segmentor for one SemiSegmentor cannot train: a depth estimator
+    (no classes to pseudo-label) or a segmentor that is no
+    ``EncoderDecoder`` (e.g. SAN's ``MultimodalEncoderDecoder``, whose head
+    classifies against text embeddings of the class names)."""
+    if isinstance(segmentor, DepthEstimator):
+        raise TypeError(
+            'SemiSegmentor trains semantic segmentation with class '
+            'pseudo-labels; DepthEstimator predicts depth, to which they do '
+            'not apply')
+    if not isinstance(segmentor, EncoderDecoder):
+        raise TypeError(
+            f'SemiSegmentor wraps an EncoderDecoder or a CascadeEncoderDecoder '
+            f'(one decode head or a cascade of them); '
+            f'{type(segmentor).__name__} is neither: wrap a segmentor of '
+            'those types')
+    head = segmentor.decode_head
     if isinstance(head, nn.ModuleList):
         return CascadeAdapter()
     if isinstance(head, MASK_CLASSIFICATION_HEADS):
         return MaskClassificationAdapter()
-    if isinstance(head, nn.Module):
-        return SingleHeadAdapter()
-    raise TypeError(
-        f'SemiSegmentor wraps segmentors with a decode head (EncoderDecoder, '
-        f'CascadeEncoderDecoder); {type(segmentor).__name__} has none')
+    return SingleHeadAdapter()

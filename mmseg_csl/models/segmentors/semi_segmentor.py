@@ -148,9 +148,10 @@ class SemiSegmentor(BaseSegmentor):
     1. :meth:`supervised_loss`, on the labeled part of one forward of
        [x; u_w] through backbone (and neck) and decode head; the head also
        sees Dropout2d-perturbed features of u_w (feature perturbation,
-       ``fp``). With ``bn_running_stats='weak_forward'`` this is the only
-       forward that updates the running statistics of the normalisation
-       layers.
+       ``fp``: every (B, C, h, w) leaf of the backbone output, whatever its
+       nesting; switched off with a warning for a backbone without one).
+       With ``bn_running_stats='weak_forward'`` this is the only forward
+       that updates the running statistics of the normalisation layers.
     2. :meth:`pseudo_labels`: the selector turns the softmax of the weak
        logits (resized to (H, W), detached) of u_w and of u' into
        pseudo-labels and weights; padding is invalid. u' is predicted
@@ -194,8 +195,13 @@ class SemiSegmentor(BaseSegmentor):
     ``semi_test_cfg=dict(predict_on='teacher')``.
 
     Args:
-        segmentor (dict): Config of the wrapped segmentor, e.g. an
-            ``EncoderDecoder`` with a single decode head.
+        segmentor (dict): Config of the wrapped segmentor: an
+            ``EncoderDecoder`` (any decode head, multi-output heads and
+            MaskFormer/Mask2Former included) or a ``CascadeEncoderDecoder``.
+            The unsupervised losses train the output its inference predicts
+            (:mod:`.decode_adapters` says which, per head kind); a model
+            built from mmdet or mmpretrain without that package installed is
+            an ImportError naming it, before the build.
         semi_train_cfg (dict): Training options, merged with the defaults:
 
             - ``teacher`` ('self' or 'ema'; 'ema' keeps a gradient-free copy

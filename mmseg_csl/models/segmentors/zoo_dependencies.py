@@ -50,5 +50,5 @@ def check_zoo_dependencies(cfg: Any) -> None:
                         or _TYPES_NEEDING.get(type_name) in missing})
         raise ImportError(
             f'the segmentor uses {users}, which need {missing}: install '
-            "them with `pip install 'mmseg_csl[zoo]'` (mmdet 3.3.0, "
-            'mmpretrain 1.2.0)')
+            f"them with `pip install 'mmseg_csl[{','.join(missing)}]'` "
+            "(or 'mmseg_csl[zoo]' for both; docs/zoo.md)")
