@@ -491,3 +491,15 @@ def test_supervised_loss_is_the_mean_over_labeled_pixels(monkeypatch):
     per_pixel = F.cross_entropy(logits, gt.clamp(max=2), reduction='none')
     expected = 0.5 * per_pixel[labeled].sum() / labeled.sum()
     assert torch.allclose(losses['sup.decode.loss_ce'], expected, rtol=1e-5)
+
+
+def test_feature_perturbation_is_switched_off_without_feature_maps():
+    model = build()
+    # DPT-like (feature, class token) pairs: the feature maps are perturbed
+    assert model._can_perturb([[torch.zeros(2, 4, 3, 3), torch.zeros(2, 4)]])
+    assert model.fp_enabled
+    # tokens only: nothing to drop channels of, fp is switched off
+    assert not model._can_perturb([torch.zeros(2, 9, 4), (torch.zeros(2, 4), )])
+    assert not model.fp_enabled
+    losses = model.loss(**make_semi_batch())
+    assert 'unsup.loss_fp' not in losses and 'unsup.loss_s1' in losses
