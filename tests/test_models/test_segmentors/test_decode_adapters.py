@@ -148,3 +148,20 @@ def test_depth_estimator_is_refused_at_build_time():
         MODELS.build(
             dict(type='SemiSegmentor', segmentor=segmentor, semi_train_cfg={},
                  data_preprocessor=dict(type='BaseDataPreprocessor')))
+
+
+@pytest.mark.parametrize('segmentor', [danet, ocrnet, pointrend])
+@pytest.mark.parametrize('semi_train_cfg', [
+    dict(teacher='ema'), dict(bn_running_stats='unimatch')])
+def test_eval_mode_pseudo_labels(segmentor, semi_train_cfg):
+    """The EMA teacher and the 'unimatch' CutMix sources predict in eval
+    mode, where these heads return their prediction alone."""
+    init_default_scope('mmseg')
+    model = MODELS.build(
+        dict(type='SemiSegmentor', segmentor=segmentor(),
+             semi_train_cfg=dict(masking=dict(block_size=8, ratio=0.7),
+                                 **semi_train_cfg),
+             data_preprocessor=dict(type='BaseDataPreprocessor'))).train()
+    losses = model.loss(**make_semi_batch())
+    assert {'unsup.loss_s1', 'unsup.loss_s2', 'unsup.loss_fp'} <= losses.keys()
+    assert all(torch.isfinite(value).all() for value in losses.values())
