@@ -52,31 +52,51 @@ def add_mim_extension() -> None:
             shutil.copytree(src, dst)
 
 
-def cpu_extensions() -> dict:
-    """Arguments of ``setup()`` that build the compiled CPU kernels of
-    ``mmseg_csl/ops/csrc`` into ``mmseg_csl._ext``.
+def compiled_extensions() -> dict:
+    """Arguments of ``setup()`` that build the compiled kernels of
+    ``mmseg_csl/ops/csrc`` into ``mmseg_csl._ext``: CPU kernels, and CUDA kernels
+    where the CUDA toolkit and a CUDA build of torch are there.
 
     They need torch at build time (``pip install --no-build-isolation
     --use-pep517``: without the second flag, setuptools' legacy ``develop`` hands
-    the build to an isolated environment without torch) and a C++ compiler.
-    ``MMSEG_CSL_WITH_OPS=0`` skips them, and the package then computes everything
-    with PyTorch ops (slower on CPU, the same elsewhere).
+    the build to an isolated environment without torch) and a C++ compiler (and
+    nvcc for CUDA). ``MMSEG_CSL_WITH_OPS=0`` skips them, and the package then
+    computes everything with PyTorch ops (slower). ``MMSEG_CSL_WITH_CUDA=0``
+    builds the CPU kernels only, ``=1`` requires the CUDA kernels; unset, they are
+    built when nvcc is found (``CUDA_HOME``) and torch was built with CUDA, with
+    or without a visible GPU (``TORCH_CUDA_ARCH_LIST`` picks the GPUs).
     """
     if os.getenv('MMSEG_CSL_WITH_OPS', '1') == '0':
         return {}
     try:
-        from torch.utils.cpp_extension import BuildExtension, CppExtension
+        import torch
+        from torch.utils import cpp_extension
     except ImportError:
         print('mmseg_csl: torch is not importable at build time, so the compiled '
-              'CPU kernels are not built; install with --no-build-isolation '
+              'kernels are not built; install with --no-build-isolation '
               '--use-pep517 after torch to build them', file=sys.stderr)
         return {}
-    extension = CppExtension(
-        'mmseg_csl._ext', ['mmseg_csl/ops/csrc/csl_selection.cpp'],
-        extra_compile_args=['-O3', '-fno-trapping-math', '-fopenmp'],
-        extra_link_args=['-fopenmp'])
+    sources = ['mmseg_csl/ops/csrc/csl_selection.cpp']
+    cxx_flags = ['-O3', '-fno-trapping-math', '-fopenmp']
+    with_cuda = os.getenv('MMSEG_CSL_WITH_CUDA')
+    if with_cuda is None:
+        with_cuda = cpp_extension.CUDA_HOME is not None and \
+            torch.version.cuda is not None
+    else:
+        with_cuda = with_cuda == '1'
+    if with_cuda:
+        extension = cpp_extension.CUDAExtension(
+            'mmseg_csl._ext', sources + ['mmseg_csl/ops/csrc/csl_selection_cuda.cu'],
+            define_macros=[('WITH_CUDA', None)],
+            extra_compile_args={'cxx': cxx_flags, 'nvcc': ['-O3']},
+            extra_link_args=['-fopenmp'])
+    else:
+        extension = cpp_extension.CppExtension(
+            'mmseg_csl._ext', sources, extra_compile_args=cxx_flags,
+            extra_link_args=['-fopenmp'])
     return dict(ext_modules=[extension],
-                cmdclass={'build_ext': BuildExtension.with_options(use_ninja=True)})
+                cmdclass={'build_ext': cpp_extension.BuildExtension.with_options(
+                    use_ninja=True)})
 
 
 if __name__ == '__main__':
@@ -112,5 +132,5 @@ if __name__ == '__main__':
             'Topic :: Scientific/Engineering :: Artificial Intelligence',
         ],
         zip_safe=False,
-        **cpu_extensions(),
+        **compiled_extensions(),
     )

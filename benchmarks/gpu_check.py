@@ -157,6 +157,9 @@ def selector_timing(repeats: int) -> dict:
     probs, valid = make_inputs(8, 21, 321, 'cuda')
     selectors = {f'CSLSelector {variant}': CSLSelector(variant=variant)
                  for variant in CSLSelector.VARIANTS}
+    selectors.update({f'  {variant}, PyTorch ops': CSLSelector(variant=variant,
+                                                               use_kernels=False)
+                      for variant in CSLSelector.VARIANTS})
     selectors['ThresholdSelector 0.95 (UniMatch)'] = ThresholdSelector(0.95)
     runs = {'probs.max(1)': lambda: probs.max(1)}
     runs.update({name: partial(selector, probs, valid)
@@ -326,6 +329,86 @@ class StepProfile:
         self.hook = Profile()
 
 
+class PhaseTimes:
+    """Where a training step's time goes, without adding a synchronisation:
+    CUDA events (and host clocks) at the boundaries of ``SemiSegmentor``'s
+    named steps and of the optimiser's update (backward and step). Between
+    two events lies the time the GPU's timeline spent on that phase: its
+    kernels, or its waiting for the host to launch them. Read out after each
+    iteration, once :class:`StepTimes` has synchronised."""
+
+    PHASES = ('_labeled_and_weak_forward', 'pseudo_labels', 'strong_views',
+              'unsupervised_losses', 'update_params')
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.pending: List[tuple] = []
+        self.samples: Dict[str, List[tuple]] = {}
+        self.iteration = 0
+
+    def attach(self, runner) -> None:
+        from mmengine.model import is_model_wrapper
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        for owner in (model, runner.optim_wrapper):
+            for name in self.PHASES:
+                if hasattr(owner, name):
+                    setattr(owner, name, self._timed(name, getattr(owner, name)))
+
+    def _timed(self, name: str, method: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            events = None
+            if torch.cuda.is_available():
+                events = (torch.cuda.Event(enable_timing=True),
+                          torch.cuda.Event(enable_timing=True))
+                events[0].record()
+            start = time.perf_counter()
+            result = method(*args, **kwargs)
+            host = time.perf_counter() - start
+            if events:
+                events[1].record()
+            self.pending.append((name, events, host))
+            return result
+        return timed
+
+    def after_iteration(self) -> None:
+        """Collect the iteration's phases (the GPU has been synchronised)."""
+        if self.iteration >= self.warmup:
+            for name, events, host in self.pending:
+                gpu = events[0].elapsed_time(events[1]) / 1e3 if events else None
+                self.samples.setdefault(name, []).append((gpu, host))
+        self.pending = []
+        self.iteration += 1
+
+    def hook(self):
+        """The hook that attaches the timers when training starts (the
+        optimiser wrapper exists from then) and reads them after each
+        iteration; register it after :class:`StepTimes`' ``first``."""
+        from mmengine.hooks import Hook
+        phases = self
+
+        class Phases(Hook):
+            priority = 'HIGHEST'
+
+            def before_train(self, runner):
+                phases.attach(runner)
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None,
+                                 outputs=None):
+                phases.after_iteration()
+
+        return Phases()
+
+    def summary(self) -> Dict[str, dict]:
+        """Per phase: median GPU-timeline and host seconds per call."""
+        out = {}
+        for name, samples in self.samples.items():
+            gpu = [g for g, _ in samples if g is not None]
+            out[name] = {'gpu_s': statistics.median(gpu) if gpu else None,
+                         'host_s': statistics.median(h for _, h in samples),
+                         'calls': len(samples)}
+        return out
+
+
 def train_run(config: str, precision: str, warmup: int, iters: int,
               out_json: str, profile_iters: int = 0) -> None:
     """One training run (in its own process): the dumped config in
@@ -349,12 +432,14 @@ def train_run(config: str, precision: str, warmup: int, iters: int,
     times = StepTimes(warmup)
     runner.register_hook(times.first)
     runner.register_hook(times.last)
+    phases = PhaseTimes(warmup)
+    runner.register_hook(phases.hook())
     if profile_iters:
         runner.register_hook(StepProfile(
             warmup, profile_iters, out_json.replace('.json', '_profile.txt')).hook)
     runner.train()
     summary = times.summary()
-    summary.update(precision=training_precision(cfg),
+    summary.update(phases=phases.summary(), precision=training_precision(cfg),
                    optim_wrapper=type(runner.optim_wrapper).__name__,
                    iters=runner.iter, wall_s=time.perf_counter() - start,
                    device=torch.cuda.get_device_name() if torch.cuda.is_available()
@@ -365,9 +450,11 @@ def train_run(config: str, precision: str, warmup: int, iters: int,
 
 def training_runs(args, out: str, deadline: float) -> List[dict]:
     """Prepare the configs, then one process per (method, precision),
-    bfloat16 first. Each run gets an equal share of the time left: after
-    the first, its iterations are cut (to no fewer than ``warmup + 5``) where
-    the times measured so far say that ``--iters`` would not fit."""
+    bfloat16 first. Each run gets an equal share of the time left to the runs
+    of its precision, so that the methods of one precision, which the ratios
+    compare, are run together before the next precision starts: after the
+    first, its iterations are cut (to no fewer than ``warmup + 5``) where the
+    times measured so far say that ``--iters`` would not fit."""
     configs = prepare_training_configs(args.methods, out, args.iters, args.smoke)
     runs = [(method, precision) for precision in reversed(args.precisions)
             for method in args.methods]
@@ -375,7 +462,7 @@ def training_runs(args, out: str, deadline: float) -> List[dict]:
     for index, (method, precision) in enumerate(runs):
         name = f'{method}_{precision}'
         left = deadline - time.perf_counter()
-        share = left / (len(runs) - index)
+        share = left / sum(p == precision for _, p in runs[index:])
         iters = planned_iterations(results, precision, share, args)
         if left < 20 or iters is None:
             results.append(dict(method=method, precision=precision,
@@ -448,6 +535,30 @@ def training_rows(results: List[dict]) -> List[List[str]]:
     return rows
 
 
+def phase_rows(results: List[dict]) -> List[List[str]]:
+    """One row per phase of train_step, one column per run: median
+    milliseconds on the GPU's timeline / on the host."""
+    runs = [r for r in results if r.get('phases')]
+    rows = []
+    for phase in PhaseTimes.PHASES:
+        cells = []
+        for run in runs:
+            timing = run['phases'].get(phase)
+            if timing is None:
+                cells.append('-')
+                continue
+            gpu = timing['gpu_s']
+            gpu = f'{1e3 * gpu:.1f}' if gpu is not None else 'n/a'
+            cells.append(f'{gpu} / {1e3 * timing["host_s"]:.1f}')
+        rows.append([phase.strip('_')] + cells)
+    return rows
+
+
+def phase_header(results: List[dict]) -> List[str]:
+    return ['phase (ms: GPU timeline / host)'] + [
+        f'{r["method"]} {r["precision"]}' for r in results if r.get('phases')]
+
+
 def training_verdicts(results: List[dict]) -> List[List[str]]:
     by_name = {(r['method'], r['precision']): r for r in results if 'error' not in r}
     rows = []
@@ -489,7 +600,7 @@ def environment_line() -> str:
     import mmengine
     import mmseg
 
-    from mmseg_csl.ops import cpu_kernels_built
+    from mmseg_csl.ops import kernels_built
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'
     build = os.environ.get('MMCV_BUILD')  # set by benchmarks/gpu/run_gpu_check.sh
     build = f' ({build})' if build else ''
@@ -497,7 +608,8 @@ def environment_line() -> str:
             f'(CUDA {torch.version.cuda}, '
             f'cuDNN {torch.backends.cudnn.version()}), mmcv {mmcv.__version__}{build}, '
             f'mmengine {mmengine.__version__}, mmseg {mmseg.__version__}; '
-            f'mmseg_csl CPU kernels built: {cpu_kernels_built()}; TF32: matmul '
+            f'mmseg_csl kernels built: CPU {kernels_built("cpu")}, CUDA '
+            f'{kernels_built("cuda")}; TF32: matmul '
             f'{torch.backends.cuda.matmul.allow_tf32}, cuDNN '
             f'{torch.backends.cudnn.allow_tf32}')
 
@@ -584,7 +696,11 @@ def main() -> None:
                              training_rows(results))
             + '\n\n' + markdown_table(['check', 'value', 'target'],
                                       training_verdicts(results)
-                                      or [['(no pair of runs to compare)', '', '']]))
+                                      or [['(no pair of runs to compare)', '', '']])
+            + '\n\nWhere train_step goes (medians per iteration; CUDA events at '
+            'the boundaries of SemiSegmentor\'s steps and of the optimiser\'s '
+            'update, no added synchronisation):\n\n'
+            + markdown_table(phase_header(results), phase_rows(results)))
         print('\n' + sections[-1], flush=True)
     total = time.perf_counter() - start
     sections.append(f'Total time of the check: {total:.0f} s '

@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from mmseg_csl import CSLSelector  # noqa: E402
-from mmseg_csl.ops import cpu_kernels_built  # noqa: E402
+from mmseg_csl.ops import kernels_built  # noqa: E402
 from tests.reference_csl import reference_csl  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def candidates(probs, valid, csl_variants: Sequence[str]) -> Dict[str, Callable]
     runs = {'probs.max(1)': lambda: probs.max(1)}
     for variant in csl_variants:
         selector = CSLSelector(variant=variant)
-        eager = CSLSelector(variant=variant, use_cpu_kernels=False)
+        eager = CSLSelector(variant=variant, use_kernels=False)
         runs.update({
             f'CSLSelector {variant}': partial(selector, probs, valid),
             f'CSLSelector {variant}, PyTorch ops': partial(eager, probs, valid),
@@ -118,7 +118,7 @@ def main() -> None:
     median = {name: statistics.median(t) for name, t in times.items()}
     print(f'B={args.batch} K={args.classes} {args.size}x{args.size} float32 '
           f'device={args.device} threads={args.threads} repeats={args.repeats} '
-          f'compiled CPU kernels built: {cpu_kernels_built()}')
+          f'compiled CPU kernels built: {kernels_built()}')
     for name, seconds in median.items():
         print(f'  {name:34s} {seconds * 1e3:9.2f} ms (median)')
     for variant in args.variant:

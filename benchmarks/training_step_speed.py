@@ -17,7 +17,7 @@ subprocesses (baseline, candidate, baseline, ...), each round a fresh process
 with ``--iters`` timed iterations after two of warm-up; the report gives the
 median per-iteration time of each tree over all rounds and their ratio.
 
-The selector runs on PyTorch operations in both trees (``use_cpu_kernels=False``)
+The selector runs on PyTorch operations in both trees (``use_kernels=False``)
 so that a tree without built kernels is not at a disadvantage.
 """
 import argparse
@@ -63,12 +63,12 @@ SEGMENTOR = dict(
 # predicts them in train mode.
 SEMI_TRAIN_CFG = {
     'baseline': dict(
-        selector=dict(type='CSLSelector', use_cpu_kernels=False),
+        selector=dict(type='CSLSelector', use_kernels=False),
         masking=dict(enabled=False)),
     'candidate': dict(
-        selector=dict(type='CSLSelector', variant='release', use_cpu_kernels=False)),
+        selector=dict(type='CSLSelector', variant='release', use_kernels=False)),
     'candidate-unimatch-bn': dict(
-        selector=dict(type='CSLSelector', variant='release', use_cpu_kernels=False),
+        selector=dict(type='CSLSelector', variant='release', use_kernels=False),
         bn_running_stats='unimatch'),
 }
 

@@ -12,7 +12,9 @@
 #   MMCV_BUILT          a tarball of an mmcv already built on such a machine (by an
 #                       earlier run with PACK_MMCV=1): no build then
 #   PACK_MMCV=1         leave the built mmcv as $OUT/mmcv-built.tar.gz
-#   MMSEG_CSL_WITH_OPS  0: skip mmseg_csl's compiled CPU kernels
+#   MMSEG_CSL_WITH_OPS  0: skip mmseg_csl's compiled kernels (CPU and CUDA)
+#   MMSEG_CSL_WITH_CUDA 0: build the CPU kernels only (default: also the CUDA
+#                       kernels, for this GPU's architecture, where nvcc is found)
 #   TIME_LIMIT_S        the whole run aims to end within this (default 520 s);
 #                       gpu_check.py gets what the installation leaves of it
 #   PYTHON              the interpreter that has torch (default python3)
@@ -56,11 +58,24 @@ export PYTHONPATH="$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$SITE/bin:$PATH"
 "$PY" -c 'import setuptools, pkg_resources; print("setuptools", setuptools.__version__)'
 
-step "mmseg_csl CPU kernels (MMSEG_CSL_WITH_OPS=${MMSEG_CSL_WITH_OPS:-1}), beside the mmcv build"
+if [[ -z ${MMSEG_CSL_WITH_CUDA:-} ]]; then
+  if command -v nvcc >/dev/null 2>&1 || [[ -x ${CUDA_HOME:-/usr/local/cuda}/bin/nvcc ]]; then
+    MMSEG_CSL_WITH_CUDA=1
+  else
+    MMSEG_CSL_WITH_CUDA=0
+  fi
+fi
+export MMSEG_CSL_WITH_CUDA
+if [[ $MMSEG_CSL_WITH_CUDA == 1 && -z ${TORCH_CUDA_ARCH_LIST:-} ]]; then
+  TORCH_CUDA_ARCH_LIST=$("$PY" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')
+  export TORCH_CUDA_ARCH_LIST
+fi
+step "mmseg_csl kernels (MMSEG_CSL_WITH_OPS=${MMSEG_CSL_WITH_OPS:-1}, CUDA: $MMSEG_CSL_WITH_CUDA, arch ${TORCH_CUDA_ARCH_LIST:-none}), beside the mmcv build"
 OPS_PID=
 if [[ ${MMSEG_CSL_WITH_OPS:-1} != 0 ]]; then
-  (cd "$REPO" && CUDA_VISIBLE_DEVICES= "$PY" setup.py -q build_ext --inplace \
-     --build-temp "$WORK/ops_build" > "$WORK/mmseg_csl_ops.log" 2>&1) &
+  (cd "$REPO" && OPS_START=$(date +%s) && MAX_JOBS=$JOBS "$PY" setup.py -q build_ext --inplace \
+     --build-temp "$WORK/ops_build" > "$WORK/mmseg_csl_ops.log" 2>&1 \
+     && echo "mmseg_csl kernels build time: $(( $(date +%s) - OPS_START )) s" >> "$WORK/mmseg_csl_ops.log") &
   OPS_PID=$!
 fi
 
@@ -96,15 +111,17 @@ else
 fi
 
 if [[ -n $OPS_PID ]]; then
-  if wait "$OPS_PID"; then echo "mmseg_csl CPU kernels built"
-  else echo "mmseg_csl CPU kernels NOT built (see mmseg_csl_ops.log): PyTorch ops on CPU"
+  if wait "$OPS_PID"; then tail -n 1 "$WORK/mmseg_csl_ops.log"
+  else
+    grep -iE "error|fatal" "$WORK/mmseg_csl_ops.log" | head -n 20
+    echo "mmseg_csl kernels NOT built (see mmseg_csl_ops.log): PyTorch ops instead"
   fi
 fi
 
 step "imports"
 "$PY" -c 'import mmcv, mmcv.ops, mmengine, mmseg, mmseg_csl
-from mmseg_csl.ops import cpu_kernels_built
-print("mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmseg", mmseg.__version__, "mmseg_csl kernels", cpu_kernels_built())'
+from mmseg_csl.ops import kernels_built
+print("mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmseg", mmseg.__version__, "mmseg_csl kernels: CPU", kernels_built("cpu"), "CUDA", kernels_built("cuda"))'
 for folder in csl_selection csl_selection_masking; do
   vectors=${MMSEG_CSL_TESTVECTORS:-$REPO/.testvectors}/$folder
   [[ -d $vectors ]] && echo "test vectors: $vectors" \

@@ -1,10 +1,12 @@
 """Optional compiled kernels, built by ``setup.py`` into ``mmseg_csl._ext``.
 
 The PyTorch code of each component is the definition and runs on every device;
-a kernel here only replaces it for CPU tensors, where eager PyTorch pays for every
-intermediate tensor. Building needs a C++ compiler and torch at install time
+a kernel here replaces it for CPU tensors, and for CUDA tensors where the CUDA
+kernels were built (with nvcc and a CUDA build of torch), since eager PyTorch
+pays for every intermediate tensor and, on a GPU, for every kernel launch.
+Building needs a C++ compiler and torch at install time
 (``pip install --no-build-isolation --use-pep517``); ``MMSEG_CSL_WITH_OPS=0``
-skips it.
+skips it, ``MMSEG_CSL_WITH_CUDA=0`` leaves the CUDA kernels out.
 """
 from types import ModuleType
 from typing import Optional
@@ -17,16 +19,22 @@ except ImportError:
     _ext = None
 
 
-def cpu_kernels_built() -> bool:
-    """Whether the compiled CPU kernels were built with this installation."""
-    return _ext is not None
+def kernels_built(device_type: str = 'cpu') -> bool:
+    """Whether the compiled kernels were built for ``device_type`` ('cpu' or
+    'cuda') with this installation."""
+    if _ext is None:
+        return False
+    return device_type == 'cpu' or (device_type == 'cuda'
+                                    and getattr(_ext, 'with_cuda', False))
 
 
-def cpu_kernels_for(*tensors: Tensor) -> Optional[ModuleType]:
-    """The compiled kernels when they are built and every tensor is on CPU."""
-    if _ext is None or any(t.device.type != 'cpu' for t in tensors):
+def kernels_for(*tensors: Tensor) -> Optional[ModuleType]:
+    """The compiled kernels when they are built for the device type that all
+    ``tensors`` share; None otherwise."""
+    device_types = {t.device.type for t in tensors}
+    if len(device_types) != 1 or not kernels_built(device_types.pop()):
         return None
     return _ext
 
 
-__all__ = ['cpu_kernels_built', 'cpu_kernels_for']
+__all__ = ['kernels_built', 'kernels_for']

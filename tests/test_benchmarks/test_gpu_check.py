@@ -87,3 +87,9 @@ def test_smoke_training_on_cpu(tmp_path):
     [row] = [line for line in table.splitlines() if line.startswith('| csl float32')]
     assert '3 it (2 timed)' in row and 'losses finite' in row
     assert (out / 'gpu_check.json').is_file()
+    # every phase of the step timed in the 2 timed iterations (no GPU: host only)
+    phases = {line.split(' | ')[0].strip('| '): line for line in table.splitlines()
+              if line.startswith('| ')}
+    for phase in ('labeled_and_weak_forward', 'pseudo_labels', 'strong_views',
+                  'unsupervised_losses', 'update_params'):
+        assert phases[phase].count('n/a / ') == 1, phases[phase]

@@ -1,10 +1,13 @@
-"""The CUDA path: the selector on a GPU against the released code's test
-vectors and against the CPU path, and the training step on a GPU in float32,
+"""The CUDA path: the selector on a GPU (its CUDA kernels, where they are
+built, and its PyTorch ops) against the released code's test vectors, the
+CPU path and each other, and the training step on a GPU in float32,
 bfloat16 and float16, alone and under mmengine's AmpOptimWrapper.
 
 Marked ``cuda`` and skipped without a GPU; CI runs on CPU only.
 ``benchmarks/gpu_check.py`` runs them on a GPU machine (``pytest -m cuda``).
 """
+import os
+
 import pytest
 import torch
 from mmengine.registry import init_default_scope
@@ -12,6 +15,7 @@ from mmseg.registry import MODELS
 
 import mmseg_csl  # noqa: F401
 from mmseg_csl import CSLSelector
+from mmseg_csl.ops import kernels_built
 from tests.selector_vectors import (
     VECTORS,
     assert_matches_vectors,
@@ -33,6 +37,9 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU'),
 ]
 VARIANTS = tuple(CSLSelector.VARIANTS)
+# The selector's two CUDA paths: the compiled CUDA kernels (where they are
+# built; otherwise this path is the PyTorch one too) and PyTorch ops.
+CUDA_PATHS = {'kernels': True, 'pytorch': False}
 # Autocast dtypes of the training step; None: float32 without autocast.
 STEP_DTYPES = {'float32': None, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
@@ -42,11 +49,21 @@ def mmseg_scope():
     init_default_scope('mmseg')
 
 
+def test_cuda_kernels_are_built_where_nvcc_was():
+    """A GPU check built mmseg_csl with nvcc (MMSEG_CSL_WITH_CUDA=1): the
+    kernels tested below must be the CUDA ones, not a silent fallback."""
+    if os.getenv('MMSEG_CSL_WITH_CUDA') != '1':
+        pytest.skip('mmseg_csl was not built with MMSEG_CSL_WITH_CUDA=1 here')
+    assert kernels_built('cuda')
+
+
 @needs_vectors
+@pytest.mark.parametrize('cuda_path', CUDA_PATHS)
 @pytest.mark.parametrize('variant, path', VECTORS)
-def test_selector_on_cuda_matches_released_code(variant, path):
+def test_selector_on_cuda_matches_released_code(variant, path, cuda_path):
     probs, valid, expected = load_vectors(path)
-    result = CSLSelector(variant=variant)(probs.cuda(), valid.cuda())
+    selector = CSLSelector(variant=variant, use_kernels=CUDA_PATHS[cuda_path])
+    result = selector(probs.cuda(), valid.cuda())
     assert result.weight.is_cuda
     assert_matches_vectors(result, probs, valid, expected, variant)
 
@@ -63,11 +80,13 @@ def selector_inputs(seed=0):
     return logits.softmax(dim=1), valid
 
 
+@pytest.mark.parametrize('cuda_path', CUDA_PATHS)
 @pytest.mark.parametrize('variant', VARIANTS)
-def test_selector_on_cuda_equals_cpu_path_in_float64(variant):
+def test_selector_on_cuda_equals_cpu_path_in_float64(variant, cuda_path):
     probs, valid = selector_inputs()
     cpu = CSLSelector(variant=variant)(probs, valid)
-    cuda = on_cpu(CSLSelector(variant=variant)(probs.cuda(), valid.cuda()))
+    selector = CSLSelector(variant=variant, use_kernels=CUDA_PATHS[cuda_path])
+    cuda = on_cpu(selector(probs.cuda(), valid.cuda()))
     assert torch.equal(cuda.reliable, cpu.reliable)
     assert torch.equal(cuda.pseudo_label, cpu.pseudo_label)
     for name in ('weight', 'max_conf', 'res_var', 'center', 'center_var'):
@@ -75,15 +94,18 @@ def test_selector_on_cuda_equals_cpu_path_in_float64(variant):
                                    atol=1e-10, rtol=1e-10, msg=name)
 
 
+@pytest.mark.parametrize('cuda_path', CUDA_PATHS)
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize('variant', VARIANTS)
-def test_selector_on_cuda_agrees_with_cpu_path_in_low_precision(variant, dtype):
+def test_selector_on_cuda_agrees_with_cpu_path_in_low_precision(variant, dtype,
+                                                                 cuda_path):
     """Other reduction orders on the GPU: the same agreement the selector
     tests require of low-precision inputs against float64."""
     probs, valid = selector_inputs(seed=1)
     probs = probs.to(dtype)
     cpu = CSLSelector(variant=variant)(probs, valid)
-    cuda = on_cpu(CSLSelector(variant=variant)(probs.cuda(), valid.cuda()))
+    selector = CSLSelector(variant=variant, use_kernels=CUDA_PATHS[cuda_path])
+    cuda = on_cpu(selector(probs.cuda(), valid.cuda()))
     assert cuda.weight.dtype == torch.float32 and torch.isfinite(cuda.weight).all()
     assert torch.equal(cuda.pseudo_label, cpu.pseudo_label)
     assert (cuda.reliable == cpu.reliable)[valid].double().mean() >= 0.999

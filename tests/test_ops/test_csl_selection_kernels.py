@@ -3,13 +3,13 @@ import pytest
 import torch
 
 from mmseg_csl import CSLSelector, ThresholdSelector
-from mmseg_csl.ops import cpu_kernels_built
+from mmseg_csl.ops import kernels_built
 
 VARIANTS = tuple(CSLSelector.VARIANTS)
 
 def selectors(selector_type, **kwargs):
-    return (selector_type(use_cpu_kernels=True, **kwargs),
-            selector_type(use_cpu_kernels=False, **kwargs))
+    return (selector_type(use_kernels=True, **kwargs),
+            selector_type(use_kernels=False, **kwargs))
 
 
 def random_case(batch, classes, height, width, dtype, seed, invalid=0.1):
@@ -25,7 +25,7 @@ def random_case(batch, classes, height, width, dtype, seed, invalid=0.1):
 def test_cpu_kernels_are_built():
     # The project's set-up builds them; a failed build must not pass unnoticed
     # as the (slower) PyTorch path.
-    assert cpu_kernels_built()
+    assert kernels_built()
 
 
 def assert_same_selection(fused, eager, tolerance):
@@ -100,11 +100,11 @@ def test_threshold_selector_features_match():
     torch.testing.assert_close(fused.center, eager.center)
 
 
-@pytest.mark.parametrize('use_cpu_kernels', [True, False])
-def test_sum_error_names_the_pixel(use_cpu_kernels):
+@pytest.mark.parametrize('use_kernels', [True, False])
+def test_sum_error_names_the_pixel(use_kernels):
     probs, valid = random_case(2, 4, 5, 6, torch.float64, seed=1, invalid=0)
     probs[1, :, 3, 2] *= 0.5
     with pytest.raises(ValueError, match=r'image 1, pixel \(3, 2\) sums to 0\.5'):
-        CSLSelector(use_cpu_kernels=use_cpu_kernels)(probs, valid)
+        CSLSelector(use_kernels=use_kernels)(probs, valid)
     valid[1, 3, 2] = False  # an invalid pixel may hold anything in [0, 1]
-    CSLSelector(use_cpu_kernels=use_cpu_kernels)(probs, valid)
+    CSLSelector(use_kernels=use_kernels)(probs, valid)

@@ -27,17 +27,18 @@ class BaseSelector(metaclass=ABCMeta):
         residual (str): ``'reference'`` or ``'exact'`` form of the residual variance.
         g_alpha (float): scale of the residual variance.
         eps (float): stabiliser of the variance scale and of the z-scores.
-        use_cpu_kernels (bool): compute CPU tensors with the compiled kernels of
-            :mod:`mmseg_csl.ops` when they are built (the default). False keeps
-            the PyTorch path that every other device uses; both give the same
-            values up to rounding.
+        use_kernels (bool): compute with the compiled kernels of
+            :mod:`mmseg_csl.ops` where they are built for the input's device
+            (CPU; CUDA where nvcc built them), the default. False keeps the
+            PyTorch path, which every device runs; both give the same values up
+            to rounding.
     """
 
     # Whether :meth:`points` gives (log c, -s) rather than (c, s).
     log_points: bool = False
 
     def __init__(self, residual: str = 'reference', g_alpha: float = 1.0,
-                 eps: float = 1e-8, use_cpu_kernels: bool = True) -> None:
+                 eps: float = 1e-8, use_kernels: bool = True) -> None:
         if eps <= 0:
             raise ValueError(f'eps must be positive, got {eps}')
         if residual not in RESIDUAL_FORMS:
@@ -46,7 +47,7 @@ class BaseSelector(metaclass=ABCMeta):
         self.residual = residual
         self.g_alpha = g_alpha
         self.eps = eps
-        self.use_cpu_kernels = use_cpu_kernels
+        self.use_kernels = use_kernels
 
     @torch.no_grad()
     def __call__(self, probs: Tensor, valid: Optional[Tensor] = None,
@@ -67,17 +68,21 @@ class BaseSelector(metaclass=ABCMeta):
         batch, _, height, width = probs.shape
         flat_valid = valid.reshape(batch, -1)
         features = confidence_features(probs, valid, self.residual, self.g_alpha,
-                                       self.eps, self.use_cpu_kernels)
-        check_values(features.summary, probs, valid, from_logits)
+                                       self.eps, self.use_kernels)
+        # The selection is queued before the value check, whose read of the
+        # summary waits for the device: on a GPU it then runs while the host
+        # waits instead of after. A failed check discards it.
         weight, center, center_var = self.select(*self.points(features, flat_valid),
                                                  flat_valid)
+        reliable = weight == 1
+        check_values(features.summary, probs, valid, from_logits)
 
         def as_map(x: Tensor) -> Tensor:
             return x.reshape(batch, height, width)
 
         return SelectionResult(
             weight=as_map(weight),
-            reliable=as_map(weight == 1),
+            reliable=as_map(reliable),
             pseudo_label=as_map(features.pseudo_label),
             max_conf=as_map(features.max_conf),
             res_var=as_map(features.res_var),

@@ -3,7 +3,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from mmseg_csl.ops import cpu_kernels_for
+from mmseg_csl.ops import kernels_for
 
 from ..utils.precision import compute_dtype
 
@@ -45,16 +45,17 @@ class ConfidenceFeatures(NamedTuple):
 
 def confidence_features(probs: Tensor, valid: Tensor, residual: str = 'reference',
                         g_alpha: float = 1.0, eps: float = 1e-8,
-                        use_cpu_kernels: bool = True) -> ConfidenceFeatures:
+                        use_kernels: bool = True) -> ConfidenceFeatures:
     """Features of (B, K, H, W) probabilities with (B, H, W) validity.
 
-    CPU tensors go through the compiled kernel when it is built (one read of the
-    probabilities); otherwise, and with ``use_cpu_kernels=False``, the PyTorch
-    definition below computes the same values.
+    Tensors on a device for which the compiled kernels are built (CPU; CUDA
+    where nvcc built them) go through them (one read of the probabilities);
+    otherwise, and with ``use_kernels=False``, the PyTorch definition below
+    computes the same values.
     """
     batch, num_classes = probs.shape[:2]
     flat_valid = valid.reshape(batch, -1)
-    kernels = cpu_kernels_for(probs) if use_cpu_kernels else None
+    kernels = kernels_for(probs) if use_kernels else None
     if kernels is not None:
         flat = probs.reshape(batch, num_classes, -1).to(compute_dtype(probs.dtype))
         return ConfidenceFeatures(*kernels.confidence_features(

@@ -4,7 +4,7 @@ import torch
 from mmseg.registry import TASK_UTILS
 from torch import Tensor
 
-from mmseg_csl.ops import cpu_kernels_for
+from mmseg_csl.ops import kernels_for
 
 from .base_selector import BaseSelector
 from .cluster_statistics import masked_moments, no_pixel_fallback
@@ -69,7 +69,7 @@ class CSLSelector(BaseSelector):
             variant's.
         g_alpha (float): scale of the residual variance.
         residual (str): ``'reference'`` (as the released code) or ``'exact'``.
-        use_cpu_kernels (bool): see :class:`BaseSelector`.
+        use_kernels (bool): see :class:`BaseSelector`.
     """
 
     VARIANTS: Dict[str, CSLVariant] = {
@@ -79,14 +79,14 @@ class CSLSelector(BaseSelector):
 
     def __init__(self, variant: str = 'release', alpha: Optional[float] = None,
                  eps: Optional[float] = None, g_alpha: float = 1.0,
-                 residual: str = 'reference', use_cpu_kernels: bool = True) -> None:
+                 residual: str = 'reference', use_kernels: bool = True) -> None:
         if variant not in self.VARIANTS:
             raise ValueError(f'variant must be one of {tuple(self.VARIANTS)}, got '
                              f'{variant!r}')
         defaults = self.VARIANTS[variant]
         super().__init__(residual=residual, g_alpha=g_alpha,
                          eps=defaults.eps if eps is None else eps,
-                         use_cpu_kernels=use_cpu_kernels)
+                         use_kernels=use_kernels)
         self.variant = variant
         self.alpha = defaults.alpha if alpha is None else alpha
         if self.alpha <= 0:
@@ -111,7 +111,7 @@ class CSLSelector(BaseSelector):
 
     def select(self, max_conf: Tensor, res_var: Tensor,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        kernels = cpu_kernels_for(max_conf) if self.use_cpu_kernels else None
+        kernels = kernels_for(max_conf) if self.use_kernels else None
         if kernels is not None:
             return tuple(kernels.csl_weights(max_conf, res_var, valid, self.alpha,
                                              self.eps))

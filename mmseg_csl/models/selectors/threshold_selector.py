@@ -18,12 +18,12 @@ class ThresholdSelector(BaseSelector):
     Args:
         threshold (float): the confidence threshold tau, in [0, 1].
         residual (str): form of the residual variance reported in ``res_var``.
-        use_cpu_kernels (bool): see :class:`BaseSelector`.
+        use_kernels (bool): see :class:`BaseSelector`.
     """
 
     def __init__(self, threshold: float = 0.95, residual: str = 'reference',
-                 use_cpu_kernels: bool = True) -> None:
-        super().__init__(residual=residual, use_cpu_kernels=use_cpu_kernels)
+                 use_kernels: bool = True) -> None:
+        super().__init__(residual=residual, use_kernels=use_kernels)
         if not 0 <= threshold <= 1:
             raise ValueError(f'threshold must lie in [0, 1], got {threshold}')
         self.threshold = threshold

@@ -5,7 +5,9 @@
 // serves every device; these kernels compute the same quantities on CPU tensors in
 // one read of the (B, K, H, W) probabilities and three light passes over the
 // (B, N) features, where eager PyTorch needs a dozen passes and their temporaries.
-// Tests compare the two.
+// Tests compare the two. csl_selection_cuda.cu holds the CUDA kernels of the same
+// two functions (built where CUDA is, see setup.py); csl_selection_math.h the
+// arithmetic that both share.
 //
 // The hot loops are compiled twice (target_clones): for AVX2, where GCC vectorises
 // them, and for the baseline x86-64/other ISA, chosen at load time.
@@ -18,6 +20,8 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+
+#include "csl_selection_math.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define CSL_HOT_LOOP __attribute__((target_clones("avx2", "default")))
@@ -81,15 +85,12 @@ CSL_HOT_LOOP void class_pass(const T* __restrict__ probs, int64_t num_classes,
   }
 }
 
-// The scaled residual variance from the residual mass r and squares q:
-// s = scale * max(q + spread * r^2, 0) / (r + eps).
 template <typename T>
 CSL_HOT_LOOP void scaled_variance(const T* __restrict__ mass,
                                   const T* __restrict__ squares, int64_t len,
                                   T spread, T scale, T eps, T* __restrict__ out) {
   for (int64_t i = 0; i < len; ++i) {
-    const T centred = squares[i] + spread * mass[i] * mass[i];
-    out[i] = (centred > 0 ? centred : T(0)) * scale / (mass[i] + eps);
+    out[i] = csl::scaled_variance_of(mass[i], squares[i], spread, scale, eps);
   }
 }
 
@@ -157,9 +158,9 @@ std::vector<Result> for_pixel_blocks(int64_t batch, int64_t num_pixels,
   return results;
 }
 
-void check_cpu_batch(const at::Tensor& values, const at::Tensor& valid) {
-  TORCH_CHECK(values.device().is_cpu() && valid.device().is_cpu(),
-              "the fused CSL kernels take CPU tensors");
+void check_batch(const at::Tensor& values, const at::Tensor& valid) {
+  TORCH_CHECK(values.device() == valid.device(),
+              "the fused CSL kernels take tensors on one device");
   TORCH_CHECK(values.dim() == 3 && valid.dim() == 2, "expected (B, C, N) and (B, N)");
   TORCH_CHECK(valid.scalar_type() == at::kBool, "valid must be bool");
   TORCH_CHECK(values.size(0) == valid.size(0) && values.size(2) == valid.size(1),
@@ -168,19 +169,17 @@ void check_cpu_batch(const at::Tensor& values, const at::Tensor& valid) {
               "the fused CSL kernels take float32 or float64");
 }
 
-// Per-pixel confidence features of float32/float64 probabilities (B, K, N).
+// Per-pixel confidence features of float32/float64 probabilities (B, K, N) on CPU.
 // Returns max_conf (B, N), pseudo_label (B, N) long, res_var and residual_mass
 // (B, N) in the input dtype, and a float64 summary [low, high, worst |sum - 1|
 // over valid pixels, has_nan].
-std::vector<at::Tensor> confidence_features(const at::Tensor& probs_in,
-                                            const at::Tensor& valid_in, bool exact,
-                                            double g_alpha, double eps) {
-  check_cpu_batch(probs_in, valid_in);
+std::vector<at::Tensor> confidence_features_cpu(const at::Tensor& probs_in,
+                                                const at::Tensor& valid_in, bool exact,
+                                                double g_alpha, double eps) {
   const at::Tensor probs = probs_in.contiguous();
   const at::Tensor valid = valid_in.contiguous();
   const int64_t batch = probs.size(0), num_classes = probs.size(1),
                 num_pixels = probs.size(2);
-  TORCH_CHECK(num_classes >= 2, "need at least 2 classes");
   at::Tensor max_conf = at::empty({batch, num_pixels}, probs.options());
   at::Tensor res_var = at::empty_like(max_conf);
   at::Tensor residual_mass = at::empty_like(max_conf);
@@ -219,63 +218,36 @@ struct Sums {
   }
 };
 
-// Unit eigenvectors w1, w2 and square roots of the eigenvalues l1 >= l2 >= 0 of
-// [[a, b], [b, d]], as symmetric_2x2_eigh in csl_selector.py.
-struct Eigen2x2 {
-  double w1[2], w2[2], sqrt_l1, sqrt_l2;
-};
-
-Eigen2x2 symmetric_eigen(double a, double b, double d) {
-  const double half_trace = (a + d) / 2;
-  const double radius = std::hypot((a - d) / 2, b);
-  const double l1 = half_trace + radius;
-  const double l2 = std::max(half_trace - radius, 0.0);
-  double x = l1 - d, y = b;
-  if (std::hypot(x, y) < std::hypot(b, l1 - a)) {
-    x = b;
-    y = l1 - a;
-  }
-  const double norm = std::hypot(x, y);
-  if (norm > 0) {
-    x /= norm;
-    y /= norm;
-  } else {
-    x = 1;
-    y = 0;
-  }
-  return {{x, y}, {-y, x}, std::sqrt(std::max(l1, 0.0)), std::sqrt(l2)};
-}
-
 // Count, sum c, sum s, sum c^2, sum s^2 and sum c s of the valid pixels: the
 // moments of the whole image and its Gram matrix X^T X.
 template <typename T>
-CSL_HOT_LOOP Sums<6> image_sums(const T* __restrict__ conf, const T* __restrict__ var,
-                                const bool* __restrict__ valid, int64_t len) {
-  Sums<6> sums;
+CSL_HOT_LOOP Sums<csl::kImageSums> image_sums(const T* __restrict__ conf,
+                                              const T* __restrict__ var,
+                                              const bool* __restrict__ valid,
+                                              int64_t len) {
+  Sums<csl::kImageSums> sums;
   for (int64_t i = 0; i < len; ++i) {
     const double member = valid[i], c = member * conf[i], s = member * var[i];
-    const double terms[6] = {member, c, s, c * c, s * s, c * s};
-    for (int t = 0; t < 6; ++t) sums.value[t] += terms[t];
+    const double terms[csl::kImageSums] = {member, c, s, c * c, s * s, c * s};
+    for (int t = 0; t < csl::kImageSums; ++t) sums.value[t] += terms[t];
   }
   return sums;
 }
 
-// The first five of image_sums over the pixels of the second cluster, where
-// |x.w1| sqrt(l2) < |x.w2| sqrt(l1) (spectral_split in csl_selector.py).
+// The first five of image_sums over the pixels of the second cluster.
 template <typename T>
-CSL_HOT_LOOP Sums<5> second_cluster_sums(const T* __restrict__ conf,
-                                         const T* __restrict__ var,
-                                         const bool* __restrict__ valid, int64_t len,
-                                         const Eigen2x2& e) {
-  Sums<5> sums;
+CSL_HOT_LOOP Sums<csl::kClusterSums> second_cluster_sums(const T* __restrict__ conf,
+                                                         const T* __restrict__ var,
+                                                         const bool* __restrict__ valid,
+                                                         int64_t len,
+                                                         const csl::Eigen2x2& e) {
+  Sums<csl::kClusterSums> sums;
   for (int64_t i = 0; i < len; ++i) {
     const double c = conf[i], s = var[i];
-    const bool second = std::abs(c * e.w1[0] + s * e.w1[1]) * e.sqrt_l2 <
-                        std::abs(c * e.w2[0] + s * e.w2[1]) * e.sqrt_l1;
-    const double member = valid[i] && second;
-    const double terms[5] = {member, member * c, member * s, member * c * c,
-                             member * s * s};
-    for (int t = 0; t < 5; ++t) sums.value[t] += terms[t];
+    const double member = valid[i] && csl::in_second_cluster(c, s, e);
+    const double terms[csl::kClusterSums] = {member, member * c, member * s,
+                                             member * c * c, member * s * s};
+    for (int t = 0; t < csl::kClusterSums; ++t) sums.value[t] += terms[t];
   }
   return sums;
 }
@@ -293,12 +265,12 @@ CSL_HOT_LOOP void boundary_weights(const T* __restrict__ conf, const T* __restri
   std::vector<T> exponent(len);
   int64_t count = 0;
   for (int64_t i = 0; i < len; ++i) {
-    const T z_c = (conf[i] - mu_c) * inv_c;
-    const T z_s = (mu_s - var[i]) * inv_s;
+    bool reliable;
     out[i] = T(valid[i]);
     index[count] = static_cast<int32_t>(i);
-    exponent[count] = -(z_c * z_c + z_s * z_s) * inverse_alpha;
-    count += valid[i] & !((z_c > 0) | (z_s > 0));
+    exponent[count] = csl::boundary_exponent(conf[i], var[i], mu_c, mu_s, inv_c, inv_s,
+                                             inverse_alpha, &reliable);
+    count += valid[i] & !reliable;
   }
   for (int64_t j = 0; j < count; ++j) out[index[j]] = std::exp(exponent[j]);
 }
@@ -307,13 +279,10 @@ CSL_HOT_LOOP void boundary_weights(const T* __restrict__ conf, const T* __restri
 // each image, its clusters' moments, the reliable cluster's boundary. The points
 // are the selector's variant's, (c, s) or (log c, -s); invalid ones are ignored.
 // Returns weight (B, N), center (B, 2) and center_var (B, 2).
-std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
-                                    const at::Tensor& res_var_in,
-                                    const at::Tensor& valid_in, double alpha, double eps) {
-  TORCH_CHECK(max_conf_in.sizes() == res_var_in.sizes() &&
-                  max_conf_in.scalar_type() == res_var_in.scalar_type(),
-              "max_conf and res_var disagree");
-  check_cpu_batch(max_conf_in.unsqueeze(1), valid_in);
+std::vector<at::Tensor> csl_weights_cpu(const at::Tensor& max_conf_in,
+                                        const at::Tensor& res_var_in,
+                                        const at::Tensor& valid_in, double alpha,
+                                        double eps) {
   const at::Tensor max_conf = max_conf_in.contiguous();
   const at::Tensor res_var = res_var_in.contiguous();
   const at::Tensor valid = valid_in.contiguous();
@@ -333,20 +302,19 @@ std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
       return total;
     };
 
-    const auto image_parts = for_pixel_blocks<Sums<6>>(
+    const auto image_parts = for_pixel_blocks<Sums<csl::kImageSums>>(
         batch, num_pixels, kPixelBlock, [&](int64_t b, int64_t start, int64_t end) {
           const int64_t at = b * num_pixels + start;
           return image_sums<T>(conf + at, var + at, mask + at, end - start);
         });
-    std::vector<Sums<6>> totals(batch);
-    std::vector<Eigen2x2> eigen(batch);
+    std::vector<Sums<csl::kImageSums>> totals(batch);
+    std::vector<csl::Eigen2x2> eigen(batch);
     for (int64_t b = 0; b < batch; ++b) {
       totals[b] = image_total(image_parts, b);
-      const double* gram = totals[b].value + 3;  // c^2, s^2, c s
-      eigen[b] = symmetric_eigen(gram[0], gram[2], gram[1]);
+      eigen[b] = csl::image_eigen(totals[b].value);
     }
 
-    const auto second_parts = for_pixel_blocks<Sums<5>>(
+    const auto second_parts = for_pixel_blocks<Sums<csl::kClusterSums>>(
         batch, num_pixels, kPixelBlock, [&](int64_t b, int64_t start, int64_t end) {
           const int64_t at = b * num_pixels + start;
           return second_cluster_sums<T>(conf + at, var + at, mask + at, end - start,
@@ -355,35 +323,12 @@ std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
     T* centers = center.data_ptr<T>();
     T* variances = center_var.data_ptr<T>();
     for (int64_t b = 0; b < batch; ++b) {
-      // Cluster moments (count, sum c, sum s, sum c^2, sum s^2): the second's
-      // measured, the first's the rest of the image's.
-      const auto second = image_total(second_parts, b);
-      double clusters[2][5];
-      for (int t = 0; t < 5; ++t) {
-        clusters[0][t] = totals[b].value[t] - second.value[t];
-        clusters[1][t] = second.value[t];
-      }
-      // The reliable cluster is the non-empty one with the larger mean first
-      // coordinate, as reliable_is_second in csl_selector.py; an image without
-      // valid pixels gets mean (1, 0) and variance (1, 1), as the released code.
-      double mean[2][2], variance[2][2];
-      for (int j = 0; j < 2; ++j) {
-        const double count = clusters[j][0];
-        for (int f = 0; f < 2; ++f) {
-          mean[j][f] = clusters[j][1 + f] / std::max(count, 1.0);
-          variance[j][f] = std::max(
-              (clusters[j][3 + f] - count * mean[j][f] * mean[j][f]) /
-                  std::max(count - 1, 1.0),
-              0.0);
-        }
-      }
-      const bool second_wins = clusters[1][0] > 0 &&
-                               (clusters[0][0] == 0 || mean[1][0] > mean[0][0]);
-      const int reliable = second_wins ? 1 : 0;
-      const bool empty = totals[b].value[0] == 0;
+      double mean[2], variance[2];
+      csl::reliable_moments(totals[b].value, image_total(second_parts, b).value, mean,
+                            variance);
       for (int f = 0; f < 2; ++f) {
-        centers[2 * b + f] = empty ? (f == 0 ? 1 : 0) : mean[reliable][f];
-        variances[2 * b + f] = empty ? 1 : variance[reliable][f];
+        centers[2 * b + f] = static_cast<T>(mean[f]);
+        variances[2 * b + f] = static_cast<T>(variance[f]);
       }
     }
 
@@ -405,8 +350,69 @@ std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf_in,
 
 }  // namespace
 
+#ifdef WITH_CUDA
+namespace csl {
+std::vector<at::Tensor> confidence_features_cuda(const at::Tensor& probs,
+                                                 const at::Tensor& valid, bool exact,
+                                                 double g_alpha, double eps);
+std::vector<at::Tensor> csl_weights_cuda(const at::Tensor& max_conf,
+                                         const at::Tensor& res_var,
+                                         const at::Tensor& valid, double alpha,
+                                         double eps);
+}  // namespace csl
+constexpr bool kWithCuda = true;
+#else
+constexpr bool kWithCuda = false;
+#endif
+
+namespace {
+
+bool on_cuda(const at::Tensor& tensor) {
+  TORCH_CHECK(tensor.device().is_cpu() || (kWithCuda && tensor.device().is_cuda()),
+              "mmseg_csl._ext was built for CPU", kWithCuda ? " and CUDA" : "",
+              " tensors, got one on ", tensor.device());
+  return tensor.device().is_cuda();
+}
+
+// Per-pixel confidence features of float32/float64 probabilities (B, K, N) on CPU
+// or CUDA: max_conf (B, N), pseudo_label (B, N) long, res_var and residual_mass
+// (B, N) in the input dtype, and a float64 summary [low, high, worst |sum - 1|
+// over valid pixels, has_nan] on the input's device.
+std::vector<at::Tensor> confidence_features(const at::Tensor& probs,
+                                            const at::Tensor& valid, bool exact,
+                                            double g_alpha, double eps) {
+  check_batch(probs, valid);
+  TORCH_CHECK(probs.size(1) >= 2, "need at least 2 classes");
+#ifdef WITH_CUDA
+  if (on_cuda(probs)) return csl::confidence_features_cuda(probs, valid, exact, g_alpha, eps);
+#else
+  on_cuda(probs);
+#endif
+  return confidence_features_cpu(probs, valid, exact, g_alpha, eps);
+}
+
+// CSL weights, center and center_var from (B, N) points on CPU or CUDA (see
+// csl_weights_cpu).
+std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf, const at::Tensor& res_var,
+                                    const at::Tensor& valid, double alpha, double eps) {
+  TORCH_CHECK(max_conf.sizes() == res_var.sizes() &&
+                  max_conf.scalar_type() == res_var.scalar_type() &&
+                  max_conf.device() == res_var.device(),
+              "max_conf and res_var disagree");
+  check_batch(max_conf.unsqueeze(1), valid);
+#ifdef WITH_CUDA
+  if (on_cuda(max_conf)) return csl::csl_weights_cuda(max_conf, res_var, valid, alpha, eps);
+#else
+  on_cuda(max_conf);
+#endif
+  return csl_weights_cpu(max_conf, res_var, valid, alpha, eps);
+}
+
+}  // namespace
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "Fused CPU kernels of the CSL pseudo-label selector";
+  m.doc() = "Fused CPU (and CUDA) kernels of the CSL pseudo-label selector";
+  m.attr("with_cuda") = kWithCuda;
   m.def("confidence_features", &confidence_features,
         "max_conf, pseudo_label, res_var, residual_mass and a value summary of (B, K, N) "
         "probabilities",

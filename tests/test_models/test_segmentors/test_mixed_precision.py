@@ -31,7 +31,7 @@ def pytorch_selection(monkeypatch):
     """The selector's PyTorch path, which autocast would reach (the compiled
     CPU kernels are not dispatched through it)."""
     for module in ('confidence_features', 'csl_selector'):
-        monkeypatch.setattr(f'mmseg_csl.models.selectors.{module}.cpu_kernels_for',
+        monkeypatch.setattr(f'mmseg_csl.models.selectors.{module}.kernels_for',
                             lambda *tensors: None)
 
 

@@ -21,7 +21,7 @@ def selector_path(request, monkeypatch):
     tests/test_ops) and with the PyTorch path that other devices use."""
     if request.param == 'pytorch':
         for module in ('confidence_features', 'csl_selector'):
-            monkeypatch.setattr(f'mmseg_csl.models.selectors.{module}.cpu_kernels_for',
+            monkeypatch.setattr(f'mmseg_csl.models.selectors.{module}.kernels_for',
                                 lambda *tensors: None)
     return request.param
 
