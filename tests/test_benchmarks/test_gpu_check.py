@@ -43,6 +43,24 @@ def test_verdicts_compare_csl_with_unimatch_and_a_24gb_card():
     assert rows[-1][1] == 'exit 1'
 
 
+def test_rounds_pair_the_runs_of_a_round_and_report_the_median():
+    results = [run('csl', 'bfloat16', 0.22, round=1, rounds=3),
+               run('unimatch', 'bfloat16', 0.20, round=1, rounds=3),
+               run('csl', 'bfloat16', 0.21, round=2, rounds=3),
+               run('unimatch', 'bfloat16', 0.20, round=2, rounds=3),
+               run('csl', 'bfloat16', 0.30, round=3, rounds=3),
+               dict(method='unimatch', precision='bfloat16', round=3, rounds=3,
+                    error='not run: out of time')]
+    [ratio] = [row for row in training_verdicts(results)
+               if row[0].startswith('CSL / UniMatch')]
+
+    assert ratio[1].startswith('1.075x') and ratio[1].endswith(
+        'median of 2 rounds: 1.100, 1.050')
+    assert ratio[2].endswith('NOT met')
+    assert [row[0] for row in training_rows(results)][:2] == [
+        'csl bfloat16 #1', 'unimatch bfloat16 #1']
+
+
 def test_memory_beyond_a_24gb_card_is_reported():
     verdicts = training_verdicts([run('csl', 'bfloat16', 0.2, reserved=23.0)])
     assert verdicts[0][1].startswith('NO: ')
@@ -56,6 +74,18 @@ def test_iterations_are_cut_to_the_time_left():
     assert planned_iterations(done, 'bfloat16', 30.0, args) == 30
     assert planned_iterations(done, 'float32', 30.0, args) == 15  # twice as slow
     assert planned_iterations(done, 'bfloat16', 20.0, args) is None
+
+
+def test_step_times_leave_out_the_iterations_after_the_timed_ones():
+    times = StepTimes(warmup=1, end=3)
+    times.iter_end = [0.0, 5.0, 5.5, 6.0, 9.0]
+    times.step_start = [0.1, 5.1, 5.6, 6.1]
+    times.step_end = [4.9, 5.4, 5.9, 8.9]
+    times.memory = [(70.0, 72.0), (4.0, 5.0), (4.1, 4.3), (9.0, 9.0)]
+    summary = times.summary()
+    assert summary['iter_s'] == pytest.approx(0.5)
+    assert summary['timed_iters'] == 2
+    assert summary['steady_reserved_gib'] == 5.0
 
 
 def test_step_times_split_warmup_from_steady_peaks():
@@ -80,16 +110,23 @@ def test_smoke_training_on_cpu(tmp_path):
     out = tmp_path / 'out'
     result = subprocess.run(
         [sys.executable, 'benchmarks/gpu_check.py', '--smoke', '--methods', 'csl',
-         '--iters', '3', '--warmup', '1', '--out', str(out)],
+         '--iters', '3', '--warmup', '1', '--rounds', '2', '--profile-iters', '1',
+         '--out', str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     table = (out / 'gpu_check.md').read_text()
-    [row] = [line for line in table.splitlines() if line.startswith('| csl float32')]
-    assert '3 it (2 timed)' in row and 'losses finite' in row
+    rows = [line for line in table.splitlines() if line.startswith('| csl float32')]
+    assert len(rows) == 2
+    assert '3 it (2 timed)' in rows[0] and 'losses finite' in rows[0]
+    assert '4 it (2 timed)' in rows[1]  # and one profiled
     assert (out / 'gpu_check.json').is_file()
+    # the profile, in the last round only: each phase's host time
+    assert not (out / 'train_csl_float32_round1_profile.txt').exists()
+    profile = (out / 'train_csl_float32_round2_profile.txt').read_text()
+    assert '| pseudo_labels | ' in profile and '| update_params | ' in profile
     # every phase of the step timed in the 2 timed iterations (no GPU: host only)
     phases = {line.split(' | ')[0].strip('| '): line for line in table.splitlines()
               if line.startswith('| ')}
     for phase in ('labeled_and_weak_forward', 'pseudo_labels', 'strong_views',
                   'unsupervised_losses', 'update_params'):
-        assert phases[phase].count('n/a / ') == 1, phases[phase]
+        assert phases[phase].count('n/a / ') == 2, phases[phase]
