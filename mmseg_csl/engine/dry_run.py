@@ -32,6 +32,7 @@ from ..datasets.samplers.multi_source_sampler import split_batch
 from ..datasets.unlabeled_image_dataset import UnlabeledImageDataset
 from .cpu_distributed import replace_sync_bn
 from .precision import FLOAT32, set_precision, training_precision
+from .registry_lookup import registered_class
 from .semi_config import expand_semi_config
 
 # Images of a generated validation or test dataset; a training dataset gets
@@ -244,7 +245,7 @@ def synthetic_dataset(dataset: dict, root: str, size: Tuple[int, int],
             key: synthetic_dataset(dataset[key], osp.join(root, str(index)), size,
                                    num_images, seed + index)
             for index, key in enumerate(inner_keys)})
-    dataset_class = _dataset_class(dataset)
+    dataset_class = registered_class(dataset, DATASETS, 'dataset')
     if issubclass(dataset_class, UnlabeledImageDataset):
         write_synthetic_dataset(root, num_images, size, UNLABELED_COLOURS,
                                 seed=seed)
@@ -284,7 +285,8 @@ def dataset_metainfo(dataset: dict, dataset_class: type) -> dict:
     metainfo = dict(getattr(dataset_class, 'METAINFO', {}))
     source = dataset.get('metainfo_from')
     if source is not None:
-        metainfo.update(_dataset_class(dict(type=source)).METAINFO)
+        metainfo.update(
+            registered_class(dict(type=source), DATASETS, 'dataset').METAINFO)
     metainfo.update(dataset.get('metainfo') or {})
     return metainfo
 
@@ -444,18 +446,6 @@ def _pair(size: Any) -> Tuple[int, int]:
     if isinstance(size, (list, tuple)) and len(size) == 2:
         return int(size[0]), int(size[1])
     raise ValueError(f'a crop size is an int or (height, width), got {size!r}')
-
-
-def _dataset_class(dataset: dict) -> type:
-    dataset_type = dataset.get('type')
-    if isinstance(dataset_type, type):
-        return dataset_type
-    with DATASETS.switch_scope_and_registry(dataset.get('_scope_')) as registry:
-        dataset_class = registry.get(dataset_type)
-    if dataset_class is None:
-        raise KeyError(f'dataset type {dataset_type!r} is not registered; is its '
-                       'package imported (custom_imports)?')
-    return dataset_class
 
 
 def _default_argument(cls: type, name: str, default: Any) -> Any:

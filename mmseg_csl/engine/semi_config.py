@@ -25,6 +25,7 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
 
 from ..models.segmentors.semi_segmentor import SemiSegmentor
+from .registry_lookup import registered_class
 
 # ``semi.method`` -> (its ``semi_train_cfg`` in configs/_base_/semi/methods.py,
 # its unlabeled views in configs/_base_/semi/views.py).
@@ -149,7 +150,7 @@ def semi_model(model: Optional[dict], semi_train_cfg: dict) -> dict:
     if not model or 'type' not in model:
         raise ValueError('semi: the config has no model to wrap (a `model` '
                          'dict with a `type`)')
-    segmentor_class = _model_class(model)
+    segmentor_class = registered_class(model, MODELS, 'semi: model')
     if issubclass(segmentor_class, SemiSegmentor):
         raise ValueError(
             'semi: the model is a SemiSegmentor already; `semi` converts a '
@@ -278,18 +279,6 @@ def _type_name(transform: Any) -> str:
 
 def _loads_image(name: str) -> bool:
     return name.startswith('Load') and 'Annotation' not in name
-
-
-def _model_class(model: dict) -> type:
-    model_type = model['type']
-    if isinstance(model_type, type):
-        return model_type
-    with MODELS.switch_scope_and_registry(model.get('_scope_')) as registry:
-        model_class = registry.get(model_type)
-    if model_class is None:
-        raise KeyError(f'semi: model type {model_type!r} is not registered; is '
-                       'its package imported (custom_imports)?')
-    return model_class
 
 
 def _semi_base(name: str) -> Config:
