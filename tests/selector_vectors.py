@@ -2,10 +2,9 @@
 version of CSL run on fixed inputs, in float64.
 
 They are not part of the repository. They are looked for in the folder that
-``MMSEG_CSL_TESTVECTORS`` names, else in ``../shared/testvectors`` beside the
-checkout, else in ``.testvectors`` at the repository root (the copy that
-``benchmarks/gpu/prepare.sh`` makes to carry to a GPU machine); tests that
-need them skip without them.
+``MMSEG_CSL_TESTVECTORS`` names (CI's script sets it), else in ``.testvectors``
+at the repository root (the copy that ``benchmarks/gpu/prepare.sh`` makes to
+carry to a GPU machine); tests that need them skip without them.
 """
 import dataclasses
 import glob
@@ -23,11 +22,10 @@ VECTOR_FOLDERS = {'release': 'csl_selection', 'masking': 'csl_selection_masking'
 
 def vector_root() -> str:
     """The folder holding :data:`VECTOR_FOLDERS` (see the module docstring)."""
-    shared = osp.join(REPO_ROOT, '..', 'shared', 'testvectors')
-    candidates = [os.environ.get('MMSEG_CSL_TESTVECTORS'), shared,
-                  osp.join(REPO_ROOT, '.testvectors')]
+    copy = osp.join(REPO_ROOT, '.testvectors')
+    candidates = [os.environ.get('MMSEG_CSL_TESTVECTORS'), copy]
     found = [path for path in candidates if path and osp.isdir(path)]
-    return osp.abspath(found[0] if found else shared)
+    return osp.abspath(found[0] if found else copy)
 
 
 VECTOR_ROOT = vector_root()

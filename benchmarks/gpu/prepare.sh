@@ -4,7 +4,7 @@
 #   .whl/          pure-Python wheels for Python 3.12 of mmengine, mmsegmentation and
 #                  what they need beyond a PyTorch image, and mmcv 2.1.0's source
 #   .testvectors/  a copy of the selection test vectors (from $1, default
-#                  ../shared/testvectors), for the CUDA tests
+#                  $MMSEG_CSL_TESTVECTORS), for the CUDA tests
 # Both folders are ignored by git (.git/info/exclude) and never committed.
 #
 #   bash benchmarks/gpu/prepare.sh [TESTVECTORS_DIR]
@@ -12,7 +12,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
 PY=${PYTHON:-python3}
-VECTORS=${1:-$REPO/../shared/testvectors}
+VECTORS=${1:-${MMSEG_CSL_TESTVECTORS:-}}
 for folder in /.whl/ /.testvectors/; do
   grep -qxF "$folder" .git/info/exclude 2>/dev/null || echo "$folder" >> .git/info/exclude
 done
@@ -31,9 +31,9 @@ mkdir -p .whl
 # pip prepares the metadata of a source archive, which needs setuptools and wheel.
 [[ -f .whl/mmcv-2.1.0.tar.gz ]] || "$PY" -m pip download -q --no-deps \
   --no-binary=:all: --no-build-isolation mmcv==2.1.0 -d .whl
-if [[ -d $VECTORS ]]; then
+if [[ -n $VECTORS && -d $VECTORS ]]; then
   rm -rf .testvectors && cp -r "$VECTORS" .testvectors
 else
-  echo "no test vectors in $VECTORS: their CUDA tests will skip"
+  echo "no test vectors (${VECTORS:-none given}): their CUDA tests will skip"
 fi
 du -sh .whl .testvectors 2>/dev/null || true
