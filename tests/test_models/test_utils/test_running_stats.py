@@ -3,6 +3,7 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmseg_csl.models.utils import running_stat_buffers, running_stats_kept
 
@@ -61,6 +62,31 @@ def test_the_forward_inside_is_the_train_forward_bit_for_bit(norm):
     assert torch.equal(kept, plain)
     assert all(torch.equal(k.grad, p.grad) for k, p in
                zip(kept_model.parameters(), plain_model.parameters()))
+
+
+class OperatorNames(TorchDispatchMode):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize('norm', [nn.BatchNorm2d, nn.SyncBatchNorm])
+def test_batch_norms_launch_nothing_for_their_statistics(norm):
+    """No copy of the statistics, no num_batches_tracked increment: the
+    operators of the kept forward are those of the plain one minus those."""
+    model, images = _model(norm), torch.randn(2, 3, 8, 8)
+    with OperatorNames() as plain:
+        model(images)
+    with OperatorNames() as kept:
+        with running_stats_kept(model):
+            model(images)
+    increments = ['aten.add_'] * 2
+    assert sorted(kept.names + increments) == sorted(plain.names)
 
 
 def test_batch_norms_track_their_statistics_again_after_an_error():
