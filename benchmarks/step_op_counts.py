@@ -2,13 +2,15 @@
 method, counted on CPU.
 
     python benchmarks/step_op_counts.py [--methods csl unimatch] [--crop 65]
-        [--iters 3] [--smoke] [--out DIR]
+        [--iters 3] [--bf16] [--smoke] [--out DIR]
 
 On a GPU the step of the Pascal R101 configs is bound by the host launching
 kernels (``benchmarks/gpu/RESULTS.md``): what a phase costs there follows the
 number of operators it dispatches more than their size. This counts them,
 without a GPU: the configs of ``gpu_check.py`` on generated data at a small
-crop (the operators do not depend on it), float32, one thread; each phase of
+crop (the operators do not depend on it), float32 (``--bf16``: under CPU
+autocast to bfloat16, as mixed precision adds its casts), one thread; each
+phase of
 the last of ``--iters`` training steps (the same phases as ``gpu_check.py``'s
 "where train_step goes": the methods of ``SemiSegmentor`` and the optimiser
 wrapper's ``update_params``, i.e. backward and step). Operators are ATen
@@ -52,7 +54,7 @@ def counted(counts: Dict[str, int], name: str, method: Callable) -> Callable:
     return wrapper
 
 
-def phase_counts(method: str, crop: int, iters: int, smoke: bool,
+def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
                  out: str) -> Dict[str, int]:
     """Operators per phase of the last of ``iters`` steps of ``method``."""
     from mmengine.registry import init_default_scope
@@ -83,7 +85,8 @@ def phase_counts(method: str, crop: int, iters: int, smoke: bool,
     batches = iter(runner.train_dataloader)
     model.train()
     for _ in range(iters):
-        model.train_step(next(batches), optim_wrapper)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            model.train_step(next(batches), optim_wrapper)
     return counts
 
 
@@ -105,6 +108,7 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
                         choices=sorted(set(CONFIGS) - {'supervised'}))
     parser.add_argument('--crop', type=int, default=65)
     parser.add_argument('--iters', type=int, default=3)
+    parser.add_argument('--bf16', action='store_true')
     parser.add_argument('--smoke', action='store_true')
     parser.add_argument('--out', default=osp.join(ROOT, 'work_dirs', 'step_op_counts'))
     return parser.parse_args(argv)
@@ -114,9 +118,11 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
     results = {method: phase_counts(method, args.crop, args.iters, args.smoke,
-                                    args.out) for method in args.methods}
+                                    args.bf16, args.out)
+               for method in args.methods}
     print(f'Operators dispatched per phase of training step {args.iters} '
-          f'(crop {args.crop}, CPU, float32'
+          f'(crop {args.crop}, CPU, '
+          f'{"bfloat16 autocast" if args.bf16 else "float32"}'
           f'{", small backbone" if args.smoke else ""}):\n')
     print(table(results))
 
