@@ -208,12 +208,16 @@ def prepare_training_configs(methods: List[str], out: str, iters: int,
     return paths
 
 
-def shrink_for_cpu(cfg) -> None:
+def shrink_for_cpu(cfg, max_side: int = SMOKE_SIZE,
+                   small_model: bool = True) -> None:
+    """Crops of at most ``max_side``, data loaded in the main process and,
+    with ``small_model``, the smoke backbone and head."""
     from mmseg_csl.engine.dry_run import shrink_config
-    model = cfg.model.segmentor if cfg.model.type == 'SemiSegmentor' else cfg.model
-    model.backbone.update(SMOKE_BACKBONE)
-    model.decode_head.update(SMOKE_HEAD)
-    shrink_config(cfg, max_side=SMOKE_SIZE)
+    if small_model:
+        model = cfg.model.segmentor if cfg.model.type == 'SemiSegmentor' else cfg.model
+        model.backbone.update(SMOKE_BACKBONE)
+        model.decode_head.update(SMOKE_HEAD)
+    shrink_config(cfg, max_side=max_side)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(num_workers=0, persistent_workers=False)
 
@@ -376,13 +380,20 @@ class PhaseTimes:
         self.samples: Dict[str, List[tuple]] = {}
         self.iteration = 0
 
+    @classmethod
+    def wrap(cls, model, optim_wrapper,
+             wrapper: Callable[[str, Callable], Callable]) -> None:
+        """Replace each phase method of ``model`` and ``optim_wrapper`` by
+        ``wrapper(name, method)``."""
+        for owner in (model, optim_wrapper):
+            for name in cls.PHASES:
+                if hasattr(owner, name):
+                    setattr(owner, name, wrapper(name, getattr(owner, name)))
+
     def attach(self, runner) -> None:
         from mmengine.model import is_model_wrapper
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        for owner in (model, runner.optim_wrapper):
-            for name in self.PHASES:
-                if hasattr(owner, name):
-                    setattr(owner, name, self._timed(name, getattr(owner, name)))
+        self.wrap(model, runner.optim_wrapper, self._timed)
 
     def _timed(self, name: str, method: Callable) -> Callable:
         def timed(*args, **kwargs):

@@ -29,7 +29,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.gpu_check import CONFIGS, PhaseTimes, shrink_for_cpu  # noqa: E402
+from benchmarks.gpu_check import (  # noqa: E402
+    CONFIGS,
+    PhaseTimes,
+    markdown_table,
+    shrink_for_cpu,
+)
 
 
 class OperatorCount(TorchDispatchMode):
@@ -44,14 +49,17 @@ class OperatorCount(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def counted(counts: Dict[str, int], name: str, method: Callable) -> Callable:
-    """``method``, leaving the operators of its last call in ``counts[name]``."""
-    def wrapper(*args, **kwargs):
-        with OperatorCount() as counter:
-            result = method(*args, **kwargs)
-        counts[name] = counter.count
-        return result
-    return wrapper
+def counter_of(counts: Dict[str, int]) -> Callable[[str, Callable], Callable]:
+    """A wrapper for :meth:`PhaseTimes.wrap` that leaves the operators of a
+    phase's last call in ``counts[phase]``."""
+    def counted(name: str, method: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            with OperatorCount() as counter:
+                result = method(*args, **kwargs)
+            counts[name.strip('_')] = counter.count
+            return result
+        return wrapper
+    return counted
 
 
 def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
@@ -61,13 +69,8 @@ def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
     from mmengine.runner import Runner
 
     from mmseg_csl.engine import load_config, prepare_dry_run
-    from mmseg_csl.engine.dry_run import shrink_config
     cfg = load_config(osp.join(ROOT, CONFIGS[method]))
-    if smoke:
-        shrink_for_cpu(cfg)
-    shrink_config(cfg, max_side=crop)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(num_workers=0, persistent_workers=False)
+    shrink_for_cpu(cfg, max_side=crop, small_model=smoke)
     prepare_dry_run(cfg, osp.join(out, 'data', method), iters=iters,
                     precision='float32')
     cfg.work_dir = osp.join(out, 'work_dirs', method)
@@ -77,11 +80,7 @@ def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
     optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     model = runner.model
     counts: Dict[str, int] = {}
-    for owner in (model, optim_wrapper):
-        for name in PhaseTimes.PHASES:
-            if hasattr(owner, name):
-                setattr(owner, name,
-                        counted(counts, name.strip('_'), getattr(owner, name)))
+    PhaseTimes.wrap(model, optim_wrapper, counter_of(counts))
     batches = iter(runner.train_dataloader)
     model.train()
     for _ in range(iters):
@@ -91,15 +90,12 @@ def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
 
 
 def table(results: Dict[str, Dict[str, int]]) -> str:
-    methods = list(results)
-    phases = list(results[methods[0]])
-    lines = ['| phase | ' + ' | '.join(methods) + ' |',
-             '|---|' + '---|' * len(methods)]
-    for phase in phases + ['all']:
-        cells = [str(sum(counts.values()) if phase == 'all' else counts.get(phase, '-'))
-                 for counts in results.values()]
-        lines.append(f'| {phase} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+    """One row per phase and one for all, one column per method."""
+    phases = list(next(iter(results.values())))
+    rows = [[phase] + [counts.get(phase, '-') for counts in results.values()]
+            for phase in phases]
+    rows.append(['all'] + [sum(counts.values()) for counts in results.values()])
+    return markdown_table(['phase', *results], rows)
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:
