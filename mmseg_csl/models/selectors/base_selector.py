@@ -34,7 +34,7 @@ class BaseSelector(metaclass=ABCMeta):
             to rounding.
     """
 
-    # Whether :meth:`points` gives (log c, -s) rather than (c, s).
+    # Whether the selection decides in (log c, -s) rather than (c, s).
     log_points: bool = False
 
     def __init__(self, residual: str = 'reference', g_alpha: float = 1.0,
@@ -72,8 +72,7 @@ class BaseSelector(metaclass=ABCMeta):
         # The selection is queued before the value check, whose read of the
         # summary waits for the device: on a GPU it then runs while the host
         # waits instead of after. A failed check discards it.
-        weight, center, center_var = self.select(*self.points(features, flat_valid),
-                                                 flat_valid)
+        weight, center, center_var = self.select(features, flat_valid)
         reliable = weight == 1
         check_values(features.summary, probs, valid, from_logits)
 
@@ -90,37 +89,21 @@ class BaseSelector(metaclass=ABCMeta):
             center_var=center_var,
             log_points=self.log_points)
 
-    def points(self, features: ConfidenceFeatures,
-               valid: Tensor) -> Tuple[Tensor, Tensor]:
-        """The two per-pixel coordinates that :meth:`select` decides from.
-
-        Args:
-            features (ConfidenceFeatures): the features, (B, N) each.
-            valid (Tensor): (B, N) bool.
-
-        Returns:
-            tuple: (B, N) maximum probability and scaled residual variance, unless
-            a subclass maps them to other coordinates.
-        """
-        return features.max_conf, features.res_var
-
     @abstractmethod
-    def select(self, max_conf: Tensor, res_var: Tensor,
+    def select(self, features: ConfidenceFeatures,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Decide the weights from the coordinates given by :meth:`points`.
+        """Decide the weights from the pixels' confidence features.
 
         Args:
-            max_conf (Tensor): (B, N) maximum probability (or its image under
-                :meth:`points`), in the compute dtype (float64 for float64 input,
-                float32 otherwise).
-            res_var (Tensor): (B, N) scaled residual variance (or its image under
-                :meth:`points`), same dtype.
+            features (ConfidenceFeatures): (B, N) each, in the compute dtype
+                (float64 for float64 input, float32 otherwise).
             valid (Tensor): (B, N) bool.
 
         Returns:
             tuple: weight (B, N) of the compute dtype, 0 on invalid pixels,
             center (B, 2) and center_var (B, 2) of the selected/reliable pixels,
-            in the coordinates of :meth:`points`.
+            in the coordinates the selector decides in (see
+            :attr:`SelectionResult.log_points`).
         """
 
 

@@ -105,18 +105,21 @@ class CSLSelector(BaseSelector):
         ignores them.
         """
         if not self.log_points:
-            return super().points(features, valid)
+            return features.max_conf, features.res_var
         log_conf = torch.where(valid, features.residual_mass, 0).neg_().log1p_()
         return log_conf, features.res_var.neg()
 
-    def select(self, max_conf: Tensor, res_var: Tensor,
+    def select(self, features: ConfidenceFeatures,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        kernels = kernels_for(max_conf) if self.use_kernels else None
+        kernels = kernels_for(features.max_conf) if self.use_kernels else None
         if kernels is not None:
-            return tuple(kernels.csl_weights(max_conf, res_var, valid, self.alpha,
-                                             self.eps))
-        member = valid.to(max_conf.dtype)
-        conf, var = max_conf * member, res_var * member
+            # The kernels compute the (log c, -s) points as they read the features.
+            x1 = features.residual_mass if self.log_points else features.max_conf
+            return tuple(kernels.csl_weights(x1, features.res_var, valid,
+                                             self.alpha, self.eps, self.log_points))
+        x1, x2 = self.points(features, valid)
+        member = valid.to(x1.dtype)
+        conf, var = x1 * member, x2 * member
         conf_sq, var_sq = conf.square(), var.square()
         gram = torch.stack((conf_sq.sum(dim=1), torch.linalg.vecdot(conf, var),
                             var_sq.sum(dim=1)), dim=1)

@@ -5,6 +5,7 @@ from torch import Tensor
 
 from .base_selector import BaseSelector
 from .cluster_statistics import masked_moments, no_pixel_fallback
+from .confidence_features import ConfidenceFeatures
 
 
 @TASK_UTILS.register_module()
@@ -28,8 +29,9 @@ class ThresholdSelector(BaseSelector):
             raise ValueError(f'threshold must lie in [0, 1], got {threshold}')
         self.threshold = threshold
 
-    def select(self, max_conf: Tensor, res_var: Tensor,
+    def select(self, features: ConfidenceFeatures,
                valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        max_conf, res_var = features.max_conf, features.res_var
         weight = ((max_conf >= self.threshold) & valid).to(max_conf.dtype)
         count, center, center_var = masked_moments(
             weight, max_conf * weight, res_var * weight, max_conf.square(),

@@ -275,27 +275,31 @@ CSL_HOT_LOOP void boundary_weights(const T* __restrict__ conf, const T* __restri
   for (int64_t j = 0; j < count; ++j) out[index[j]] = std::exp(exponent[j]);
 }
 
-// CSL weights from (B, N) points (CSLSelector.select): the spectral split of
-// each image, its clusters' moments, the reliable cluster's boundary. The points
-// are the selector's variant's, (c, s) or (log c, -s); invalid ones are ignored.
-// Returns weight (B, N), center (B, 2) and center_var (B, 2).
-std::vector<at::Tensor> csl_weights_cpu(const at::Tensor& max_conf_in,
-                                        const at::Tensor& res_var_in,
+// CSL weights from (B, N) pixel features (CSLSelector.select): the spectral split
+// of each image's points, its clusters' moments, the reliable cluster's boundary.
+// The points are (x1, x2), or with `log_points` (log c, -s) from x1 = the residual
+// mass and x2 = s, log c read as 0 on invalid pixels (CSLSelector.points);
+// invalid pixels are ignored. Returns weight
+// (B, N), center (B, 2) and center_var (B, 2), in the points' coordinates.
+std::vector<at::Tensor> csl_weights_cpu(const at::Tensor& x1_in, const at::Tensor& x2_in,
                                         const at::Tensor& valid_in, double alpha,
-                                        double eps) {
-  const at::Tensor max_conf = max_conf_in.contiguous();
-  const at::Tensor res_var = res_var_in.contiguous();
+                                        double eps, bool log_points) {
   const at::Tensor valid = valid_in.contiguous();
-  const int64_t batch = max_conf.size(0), num_pixels = max_conf.size(1);
+  // ATen's vectorised log1p, as CSLSelector.points: a scalar std::log1p per
+  // pixel would double the time of the selection.
+  const at::Tensor x1 = log_points ? at::where(valid, x1_in, 0).neg_().log1p_()
+                                   : x1_in.contiguous();
+  const at::Tensor x2 = log_points ? x2_in.neg() : x2_in.contiguous();
+  const int64_t batch = x1.size(0), num_pixels = x1.size(1);
   const int64_t per_image = blocks_per_image(num_pixels, kPixelBlock);
-  at::Tensor weight = at::empty_like(max_conf);
-  at::Tensor center = at::empty({batch, 2}, max_conf.options());
+  at::Tensor weight = at::empty_like(x1);
+  at::Tensor center = at::empty({batch, 2}, x1.options());
   at::Tensor center_var = at::empty_like(center);
-  AT_DISPATCH_FLOATING_TYPES(max_conf.scalar_type(), "csl_weights", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x1.scalar_type(), "csl_weights", [&] {
     using T = scalar_t;
-    const T* conf = max_conf.data_ptr<T>();
-    const T* var = res_var.data_ptr<T>();
     const bool* mask = valid.data_ptr<bool>();
+    const T* conf = x1.data_ptr<T>();
+    const T* var = x2.data_ptr<T>();
     auto image_total = [&](const auto& parts, int64_t b) {
       auto total = parts[b * per_image];
       for (int64_t t = 1; t < per_image; ++t) total += parts[b * per_image + t];
@@ -355,10 +359,9 @@ namespace csl {
 std::vector<at::Tensor> confidence_features_cuda(const at::Tensor& probs,
                                                  const at::Tensor& valid, bool exact,
                                                  double g_alpha, double eps);
-std::vector<at::Tensor> csl_weights_cuda(const at::Tensor& max_conf,
-                                         const at::Tensor& res_var,
+std::vector<at::Tensor> csl_weights_cuda(const at::Tensor& x1, const at::Tensor& x2,
                                          const at::Tensor& valid, double alpha,
-                                         double eps);
+                                         double eps, bool log_points);
 }  // namespace csl
 constexpr bool kWithCuda = true;
 #else
@@ -391,21 +394,21 @@ std::vector<at::Tensor> confidence_features(const at::Tensor& probs,
   return confidence_features_cpu(probs, valid, exact, g_alpha, eps);
 }
 
-// CSL weights, center and center_var from (B, N) points on CPU or CUDA (see
-// csl_weights_cpu).
-std::vector<at::Tensor> csl_weights(const at::Tensor& max_conf, const at::Tensor& res_var,
-                                    const at::Tensor& valid, double alpha, double eps) {
-  TORCH_CHECK(max_conf.sizes() == res_var.sizes() &&
-                  max_conf.scalar_type() == res_var.scalar_type() &&
-                  max_conf.device() == res_var.device(),
-              "max_conf and res_var disagree");
-  check_batch(max_conf.unsqueeze(1), valid);
+// CSL weights, center and center_var from (B, N) pixel features on CPU or CUDA
+// (see csl_weights_cpu).
+std::vector<at::Tensor> csl_weights(const at::Tensor& x1, const at::Tensor& x2,
+                                    const at::Tensor& valid, double alpha, double eps,
+                                    bool log_points) {
+  TORCH_CHECK(x1.sizes() == x2.sizes() && x1.scalar_type() == x2.scalar_type() &&
+                  x1.device() == x2.device(),
+              "x1 and x2 disagree");
+  check_batch(x1.unsqueeze(1), valid);
 #ifdef WITH_CUDA
-  if (on_cuda(max_conf)) return csl::csl_weights_cuda(max_conf, res_var, valid, alpha, eps);
+  if (on_cuda(x1)) return csl::csl_weights_cuda(x1, x2, valid, alpha, eps, log_points);
 #else
-  on_cuda(max_conf);
+  on_cuda(x1);
 #endif
-  return csl_weights_cpu(max_conf, res_var, valid, alpha, eps);
+  return csl_weights_cpu(x1, x2, valid, alpha, eps, log_points);
 }
 
 }  // namespace
@@ -418,7 +421,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "probabilities",
         py::arg("probs"), py::arg("valid"), py::arg("exact"), py::arg("g_alpha"),
         py::arg("eps"));
-  m.def("csl_weights", &csl_weights, "CSL weights, center and center_var from (B, N) points",
-        py::arg("max_conf"), py::arg("res_var"), py::arg("valid"), py::arg("alpha"),
-        py::arg("eps"));
+  m.def("csl_weights", &csl_weights,
+        "CSL weights, center and center_var from (B, N) points, or from the residual "
+        "mass and res_var with log_points",
+        py::arg("x1"), py::arg("x2"), py::arg("valid"), py::arg("alpha"), py::arg("eps"),
+        py::arg("log_points"));
 }

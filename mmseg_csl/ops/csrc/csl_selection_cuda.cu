@@ -6,7 +6,8 @@
 // launch and a pass over memory; here it is five kernels. One reads the
 // (B, K, N) probabilities once (a second reduces its value summary); three light
 // passes over the (B, N) points find each image's Gram matrix, its second
-// cluster's moments and the weights. Every pass leaves one partial sum per block and image (float64), which the next pass
+// cluster's moments and the weights; the (log c, -s) points of the masking
+// variant they compute from the features as they read them. Every pass leaves one partial sum per block and image (float64), which the next pass
 // reduces in a fixed order: no atomics, so the result does not depend on the
 // order in which blocks run.
 #include <c10/cuda/CUDAStream.h>
@@ -98,6 +99,15 @@ __device__ void image_total(const double* parts, int64_t count, double (*shared)
   for (int t = 0; t < Size; ++t) total[t] = broadcast[t];
 }
 
+// A pixel's point from what csl_weights_cuda receives: (x1, x2) itself or, with
+// `log_points`, (log(1 - r), -s) from the residual mass r in x1 and s in x2
+// (CSLSelector.points). The log reads 0 on invalid pixels, whose r may exceed 1.
+template <typename T>
+__device__ void point_of(T x1, T x2, bool valid, bool log_points, T* p1, T* p2) {
+  *p1 = !log_points ? x1 : valid ? T(log1p(-x1)) : T(0);
+  *p2 = log_points ? -x2 : x2;
+}
+
 // The pixel that thread `threadIdx.x` handles at `step` of its block, whose
 // threads handle `per_thread` pixels each.
 __device__ int64_t pixel_at(int step, int per_thread) {
@@ -156,14 +166,16 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     image_sums_kernel(const T* __restrict__ x1, const T* __restrict__ x2,
                       const bool* __restrict__ valid, int64_t num_pixels,
-                      double* __restrict__ parts) {
+                      bool log_points, double* __restrict__ parts) {
   __shared__ double shared[kImageSums][kWarps];
   double sums[kImageSums] = {0, 0, 0, 0, 0, 0};
   for (int step = 0; step < kPointPixels; ++step) {
     const int64_t i = pixel_at(step, kPointPixels);
     if (i >= num_pixels) break;
     const int64_t at = blockIdx.y * num_pixels + i;
-    const double member = valid[at], c = member * x1[at], s = member * x2[at];
+    T p1, p2;
+    point_of(x1[at], x2[at], valid[at], log_points, &p1, &p2);
+    const double member = valid[at], c = member * p1, s = member * p2;
     const double terms[kImageSums] = {member, c, s, c * c, s * s, c * s};
     for (int t = 0; t < kImageSums; ++t) sums[t] += terms[t];
   }
@@ -177,7 +189,7 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     second_cluster_kernel(const T* __restrict__ x1, const T* __restrict__ x2,
                           const bool* __restrict__ valid, int64_t num_pixels,
-                          const double* __restrict__ image_parts,
+                          bool log_points, const double* __restrict__ image_parts,
                           double* __restrict__ parts) {
   __shared__ double shared[kImageSums][kWarps];
   __shared__ double broadcast[kImageSums];
@@ -190,7 +202,9 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t i = pixel_at(step, kPointPixels);
     if (i >= num_pixels) break;
     const int64_t at = blockIdx.y * num_pixels + i;
-    const double c = x1[at], s = x2[at];
+    T p1, p2;
+    point_of(x1[at], x2[at], valid[at], log_points, &p1, &p2);
+    const double c = p1, s = p2;
     const double member = valid[at] && in_second_cluster(c, s, eigen);
     const double terms[kClusterSums] = {member, member * c, member * s, member * c * c,
                                         member * s * s};
@@ -205,7 +219,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     weights_kernel(const T* __restrict__ x1, const T* __restrict__ x2,
-                   const bool* __restrict__ valid, int64_t num_pixels,
+                   const bool* __restrict__ valid, int64_t num_pixels, bool log_points,
                    const double* __restrict__ image_parts,
                    const double* __restrict__ second_parts, T eps, T inverse_alpha,
                    T* __restrict__ weight, T* __restrict__ center,
@@ -233,9 +247,11 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t i = pixel_at(step, kPointPixels);
     if (i >= num_pixels) break;
     const int64_t at = blockIdx.y * num_pixels + i;
+    T p1, p2;
+    point_of(x1[at], x2[at], valid[at], log_points, &p1, &p2);
     bool reliable;
-    const T exponent = boundary_exponent(x1[at], x2[at], mu1, mu2, inv_sd1, inv_sd2,
-                                         inverse_alpha, &reliable);
+    const T exponent =
+        boundary_exponent(p1, p2, mu1, mu2, inv_sd1, inv_sd2, inverse_alpha, &reliable);
     weight[at] = !valid[at] ? T(0) : reliable ? T(1) : exp(exponent);
   }
 }
@@ -303,7 +319,7 @@ std::vector<at::Tensor> confidence_features_cuda(const at::Tensor& probs_in,
 
 std::vector<at::Tensor> csl_weights_cuda(const at::Tensor& x1_in, const at::Tensor& x2_in,
                                          const at::Tensor& valid_in, double alpha,
-                                         double eps) {
+                                         double eps, bool log_points) {
   const c10::cuda::CUDAGuard guard(x1_in.device());
   const at::Tensor x1 = x1_in.contiguous();
   const at::Tensor x2 = x2_in.contiguous();
@@ -323,15 +339,15 @@ std::vector<at::Tensor> csl_weights_cuda(const at::Tensor& x1_in, const at::Tens
     const T* a = x1.data_ptr<T>();
     const T* b = x2.data_ptr<T>();
     const bool* mask = valid.data_ptr<bool>();
-    image_sums_kernel<T><<<grid, kThreads, 0, stream>>>(a, b, mask, num_pixels,
-                                                        image_parts.data_ptr<double>());
+    image_sums_kernel<T><<<grid, kThreads, 0, stream>>>(
+        a, b, mask, num_pixels, log_points, image_parts.data_ptr<double>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     second_cluster_kernel<T><<<grid, kThreads, 0, stream>>>(
-        a, b, mask, num_pixels, image_parts.data_ptr<double>(),
+        a, b, mask, num_pixels, log_points, image_parts.data_ptr<double>(),
         second_parts.data_ptr<double>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     weights_kernel<T><<<grid, kThreads, 0, stream>>>(
-        a, b, mask, num_pixels, image_parts.data_ptr<double>(),
+        a, b, mask, num_pixels, log_points, image_parts.data_ptr<double>(),
         second_parts.data_ptr<double>(), static_cast<T>(eps), static_cast<T>(1 / alpha),
         weight.data_ptr<T>(), center.data_ptr<T>(), center_var.data_ptr<T>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
