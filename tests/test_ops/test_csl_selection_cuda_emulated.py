@@ -1,0 +1,93 @@
+"""The selector's CUDA kernels, run on CPU by ``tests/cuda_emulation``, against
+its CPU kernels: the same results from the same features, whatever the block
+partition (several blocks an image, the last one partial) and on degenerate
+images. A GPU run (``tests/test_cuda``) remains the test of the compiled CUDA."""
+import pytest
+import torch
+
+from mmseg_csl.ops import _ext, kernels_built
+from tests.cuda_emulation import emulated_cuda_kernels
+
+pytestmark = pytest.mark.skipif(not kernels_built(),
+                                reason='compared with the CPU kernels')
+
+# (B, K, N): 3000 pixels are 12 blocks of the features kernel and 2 of the
+# point kernels, the last one partial.
+SHAPES = [(2, 7, 3000), (3, 5, 72), (1, 2, 1)]
+TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-6}
+
+
+@pytest.fixture(scope='module')
+def cuda_kernels(tmp_path_factory):
+    return emulated_cuda_kernels(str(tmp_path_factory.mktemp('cuda_emulation')))
+
+
+def random_features_input(batch, classes, pixels, dtype, seed, invalid=0.1):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, classes, pixels, generator=generator,
+                         dtype=torch.float64)
+    logits *= 1 + 3 * torch.rand(batch, 1, pixels, generator=generator,
+                                 dtype=torch.float64)
+    valid = torch.rand(batch, pixels, generator=generator) >= invalid
+    return logits.softmax(dim=1).to(dtype), valid
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@pytest.mark.parametrize('exact', [False, True])
+@pytest.mark.parametrize('shape', SHAPES, ids=str)
+def test_confidence_features_match_cpu_kernels(cuda_kernels, shape, exact, dtype):
+    probs, valid = random_features_input(*shape, dtype, seed=sum(shape))
+    probs[-1, :, -1] = torch.nan  # the summary reports it
+    emulated = cuda_kernels.confidence_features_cuda(probs, valid, exact, 0.7, 1e-8)
+    cpu = _ext.confidence_features(probs, valid, exact, 0.7, 1e-8)
+    names = ('max_conf', 'pseudo_label', 'res_var', 'residual_mass', 'summary')
+    for name, got, expected in zip(names, emulated, cpu):
+        torch.testing.assert_close(got, expected, rtol=TOLERANCE[dtype],
+                                   atol=TOLERANCE[dtype], equal_nan=True, msg=name)
+
+
+def features_of(probs, valid, log_points):
+    max_conf, _, res_var, mass, _ = _ext.confidence_features(probs, valid, False,
+                                                             1.0, 1e-8)
+    return (mass if log_points else max_conf), res_var
+
+
+def assert_same_weights(emulated, cpu, dtype):
+    for name, got, expected in zip(('weight', 'center', 'center_var'), emulated, cpu):
+        torch.testing.assert_close(got, expected, rtol=TOLERANCE[dtype],
+                                   atol=TOLERANCE[dtype], msg=name)
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@pytest.mark.parametrize('log_points', [False, True])
+@pytest.mark.parametrize('shape', SHAPES, ids=str)
+def test_csl_weights_match_cpu_kernels(cuda_kernels, shape, log_points, dtype):
+    probs, valid = random_features_input(*shape, dtype, seed=sum(shape) + 1)
+    x1, x2 = features_of(probs, valid, log_points)
+    emulated = cuda_kernels.csl_weights_cuda(x1, x2, valid, 3.0, 1e-8, log_points)
+    cpu = _ext.csl_weights(x1, x2, valid, 3.0, 1e-8, log_points)
+    assert_same_weights(emulated, cpu, dtype)
+
+
+@pytest.mark.parametrize('log_points', [False, True])
+@pytest.mark.parametrize('case', ['identical', 'no_valid', 'single', 'zeroed'])
+def test_csl_weights_match_cpu_kernels_on_degenerate_images(cuda_kernels, case,
+                                                            log_points):
+    # 'identical' leaves a cluster empty; 'zeroed' gives the invalid pixels
+    # all-zero probabilities (residual mass 0 and log c = -inf there).
+    probs, valid = random_features_input(3, 5, 2500, torch.float64, seed=11,
+                                         invalid=0.3)
+    if case == 'identical':
+        probs[:] = probs[:, :, :1]
+    elif case == 'no_valid':
+        valid[1] = False
+    elif case == 'single':
+        valid[2] = False
+        valid[2, 2100] = True
+    else:
+        probs.masked_fill_(~valid.unsqueeze(1), 0)
+    x1, x2 = features_of(probs, valid, log_points)
+    emulated = cuda_kernels.csl_weights_cuda(x1, x2, valid, 8.0, 1e-10, log_points)
+    cpu = _ext.csl_weights(x1, x2, valid, 8.0, 1e-10, log_points)
+    assert_same_weights(emulated, cpu, torch.float64)
+    assert all(torch.isfinite(t).all() for t in emulated)
