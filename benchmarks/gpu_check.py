@@ -13,7 +13,9 @@
 2. **Selector time**: ``CSLSelector`` (both versions) and UniMatch's
    ``ThresholdSelector`` on B=8, K=21, 321x321 float32 probabilities, against
    one ``probs.max(1)`` on the same GPU: medians of CUDA-event timings,
-   interleaved (target: CSL at most 2x ``probs.max(1)``).
+   interleaved (target: CSL at most 2x ``probs.max(1)``); beside them the
+   host's time to return from a call and the GPU kernels of a call and their
+   time (torch.profiler).
 3. **Training**: the Pascal VOC 2012 R101 configs (split 92) of the CSL
    release, UniMatch and the supervised baseline at their crop (321) and
    per-GPU batch (2 labeled + 4 unlabeled; 4 labeled for the baseline), on
@@ -24,7 +26,8 @@
    backward, optimizer step) and the rest (waiting for data, hooks), peak GPU
    memory (``torch.cuda.max_memory_allocated`` and ``_reserved``, over the
    whole run and after the warm-up), the CSL / UniMatch time ratio (target at
-   most 1.05) and whether bfloat16 fits a 24 GB card.
+   most 1.05), whether bfloat16 fits a 24 GB card, and the allocator's
+   cudaMalloc calls and retries in the steady iterations.
 
 The table is also written to ``DIR/gpu_check.md`` (and the numbers to
 ``DIR/gpu_check.json``, the logs of every part to ``DIR/*.log``). Training
@@ -131,30 +134,66 @@ def run_logged(command: List[str], log_path: str, timeout_s: float,
 # ---------------------------------------------------------------------------
 # 2. Selector time
 # ---------------------------------------------------------------------------
-def cuda_medians(runs: Dict[str, Callable], repeats: int) -> Dict[str, float]:
-    """Median milliseconds of each run by CUDA events, interleaved, after
-    three warm-up calls each."""
+def call_medians(runs: Dict[str, Callable], repeats: int,
+                 device: str = 'cuda') -> Dict[str, Dict[str, float]]:
+    """Median milliseconds of each run, interleaved, after three warm-up calls
+    each: ``'ms'`` between CUDA events around the call (on CPU, the host
+    clock), ``'host_ms'`` the host's time to return from it (without a
+    synchronisation after it: on a GPU, the time to queue its work, plus any
+    wait for the GPU inside it)."""
     for fn in runs.values():
         for _ in range(3):
             fn()
-    times = {name: [] for name in runs}
+    times = {name: {'ms': [], 'host_ms': []} for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
+            if device == 'cuda':
+                start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+                start.record()
+            host_start = time.perf_counter()
             fn()
-            end.record()
+            host_ms = (time.perf_counter() - host_start) * 1e3
+            if device == 'cuda':
+                end.record()
+                torch.cuda.synchronize()
+            times[name]['host_ms'].append(host_ms)
+            times[name]['ms'].append(start.elapsed_time(end) if device == 'cuda'
+                                     else host_ms)
+    return {name: {key: statistics.median(values) for key, values in measured.items()}
+            for name, measured in times.items()}
+
+
+def device_activity(fn: Callable, calls: int, device: str = 'cuda') -> Dict[str, float]:
+    """Per call of ``fn``, by torch.profiler: the operations that ran on
+    ``device`` (on a GPU its kernels and copies; copies are counted apart) and
+    the milliseconds they took, their sum (on a GPU, the time the GPU was
+    busy)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    activity, wanted = ((ProfilerActivity.CUDA, DeviceType.CUDA) if device == 'cuda'
+                        else (ProfilerActivity.CPU, DeviceType.CPU))
+    with profile(activities=[activity]) as profiler:
+        for _ in range(calls):
+            fn()
+        if device == 'cuda':
             torch.cuda.synchronize()
-            times[name].append(start.elapsed_time(end))
-    return {name: statistics.median(values) for name, values in times.items()}
+    events = [e for e in profiler.events() if e.device_type == wanted]
+    copies = sum('memcpy' in e.name.lower() for e in events)
+    return {'ops': (len(events) - copies) / calls, 'copies': copies / calls,
+            'ms': sum(e.time_range.elapsed_us() for e in events) / 1e3 / calls}
 
 
-def selector_timing(repeats: int) -> dict:
+def selector_timing(repeats: int, device: str = 'cuda', batch: int = 8,
+                    size: int = 321, profile_calls: int = 10) -> dict:
+    """The selectors against ``probs.max(1)`` on (batch, 21, size, size)
+    float32 probabilities: :func:`call_medians` and :func:`device_activity`
+    of each candidate. ``'release, without the value check'`` runs the CSL
+    release selector's features and selection without the check of the
+    probabilities' values, whose read of their summary waits for the GPU."""
     from benchmarks.selector_speed import make_inputs
     from mmseg_csl import CSLSelector, ThresholdSelector
     from mmseg_csl.models.selectors.confidence_features import confidence_features
-    probs, valid = make_inputs(8, 21, 321, 'cuda')
+    probs, valid = make_inputs(batch, 21, size, device)
     selectors = {f'CSLSelector {variant}': CSLSelector(variant=variant)
                  for variant in CSLSelector.VARIANTS}
     selectors.update({f'  {variant}, PyTorch ops': CSLSelector(variant=variant,
@@ -165,22 +204,36 @@ def selector_timing(repeats: int) -> dict:
     runs.update({name: partial(selector, probs, valid)
                  for name, selector in selectors.items()})
     runs['  of which: confidence features'] = partial(confidence_features, probs, valid)
-    medians = cuda_medians(runs, repeats)
+    release, flat_valid = selectors['CSLSelector release'], valid.flatten(1)
+    runs['  release, without the value check'] = lambda: release.select(
+        confidence_features(probs, valid), flat_valid)
+    medians = call_medians(runs, repeats, device)
+    for name, fn in runs.items():
+        medians[name].update(
+            {f'device_{key}': value
+             for key, value in device_activity(fn, profile_calls, device).items()})
     return {'medians_ms': medians, 'repeats': repeats,
             'input_mib': probs.numel() * probs.element_size() / 2**20}
 
 
+SELECTOR_HEADER = ['candidate', 'median', 'x probs.max(1)', 'host time to return',
+                   'GPU kernels (+ copies) per call', 'GPU busy per call', 'verdict']
+
+
 def selector_rows(timing: dict) -> List[List[str]]:
     medians = timing['medians_ms']
-    base = medians['probs.max(1)']
+    base = medians['probs.max(1)']['ms']
     rows = []
-    for name, ms in medians.items():
-        ratio = ms / base
+    for name, measured in medians.items():
+        ratio = measured['ms'] / base
         verdict = ''
         if name.startswith('CSLSelector'):
             verdict = 'met' if ratio <= SELECTOR_TARGET else 'NOT met'
             verdict = f'target <= {SELECTOR_TARGET:g}x: {verdict}'
-        rows.append([name, f'{ms:.3f} ms', f'{ratio:.2f}x', verdict])
+        rows.append([name, f'{measured["ms"]:.3f} ms', f'{ratio:.2f}x',
+                     f'{measured["host_ms"]:.3f} ms',
+                     f'{measured["device_ops"]:g} (+ {measured["device_copies"]:g})',
+                     f'{measured["device_ms"]:.3f} ms', verdict])
     return rows
 
 
@@ -232,8 +285,12 @@ class StepTimes:
     logger resets them every time it logs, after ``first``. After ``warmup``
     iterations the allocator's cache is emptied, so that the steady peaks
     leave out what the warm-up alone took (cuDNN's benchmarking of
-    convolution algorithms, with workspaces sized to this card). Iterations
-    from ``end`` on (the profiled ones) are left out of the timings."""
+    convolution algorithms, with workspaces sized to this card), and the
+    allocator's running counts of cudaMalloc calls and of retries (a
+    cudaMalloc that failed, the cache freed, tried again): those of the
+    steady iterations after the first (which refills the emptied cache) say
+    whether the steady step waits on the allocator. Iterations from ``end``
+    on (the profiled ones) are left out of the timings."""
 
     def __init__(self, warmup: int, end: Optional[int] = None) -> None:
         from mmengine.hooks import Hook
@@ -243,6 +300,7 @@ class StepTimes:
         self.iter_end: List[float] = []
         self.losses: Dict[str, float] = {}
         self.memory: List[tuple] = []  # (allocated, reserved) peaks, GiB
+        self.allocations: List[tuple] = []  # (cudaMalloc, retries) so far
         times = self
 
         class First(Hook):
@@ -254,6 +312,9 @@ class StepTimes:
                 if torch.cuda.is_available():
                     times.memory.append((torch.cuda.max_memory_allocated() / GIB,
                                          torch.cuda.max_memory_reserved() / GIB))
+                    stats = torch.cuda.memory_stats()
+                    times.allocations.append((stats.get('num_device_alloc', 0),
+                                              stats.get('num_alloc_retries', 0)))
 
         class Last(Hook):
             priority = 'LOWEST'
@@ -295,6 +356,11 @@ class StepTimes:
             if samples:
                 memory[f'{phase}_allocated_gib'] = max(m[0] for m in samples)
                 memory[f'{phase}_reserved_gib'] = max(m[1] for m in samples)
+        counts = self.allocations[:self.end]
+        if len(counts) > timed.start + 1:
+            first, last = counts[timed.start], counts[-1]
+            memory['steady_device_allocs'] = last[0] - first[0]
+            memory['steady_alloc_retries'] = last[1] - first[1]
         return {'iter_s': statistics.median(iters[timed]),
                 'step_s': statistics.median(steps[timed]),
                 'first_iter_s': iters[0], 'timed_iters': len(iters[timed]),
@@ -588,8 +654,17 @@ def training_rows(results: List[dict]) -> List[List[str]]:
             memory, warm_memory,
             f'{result["iters"]} it ({result["timed_iters"]} timed), '
             f'first {result["first_iter_s"]:.1f} s, losses '
-            f'{"finite" if finite else "NOT FINITE"}, {result["optim_wrapper"]}'])
+            f'{"finite" if finite else "NOT FINITE"}, {result["optim_wrapper"]}'
+            + allocator_note(result)])
     return rows
+
+
+def allocator_note(result: dict) -> str:
+    """What the allocator did in the steady iterations, if it was read."""
+    if 'steady_device_allocs' not in result:
+        return ''
+    return (f', steady iterations after the first: {result["steady_device_allocs"]} '
+            f'cudaMalloc, {result["steady_alloc_retries"]} retries')
 
 
 def phase_rows(results: List[dict]) -> List[List[str]]:
@@ -749,9 +824,9 @@ def main() -> None:
         sections.append(
             f'## 2. Selector time on CUDA: B=8, K=21, 321x321 float32 '
             f'({timing["input_mib"]:.0f} MiB), median of {timing["repeats"]} '
-            'CUDA-event timings\n\n'
-            + markdown_table(['candidate', 'median', 'x probs.max(1)', 'verdict'],
-                             selector_rows(timing)))
+            'CUDA-event timings; the host\'s time to return from a call '
+            '(median) and what torch.profiler saw on the GPU (10 calls)\n\n'
+            + markdown_table(SELECTOR_HEADER, selector_rows(timing)))
         print('\n' + sections[-1], flush=True)
     if 'training' in args.sections:
         print(f'3. training, {args.iters} iterations per run ...', flush=True)

@@ -1,6 +1,6 @@
 """benchmarks/gpu_check.py on CPU: its training part on a small backbone
-(--smoke), its verdicts and its planning of iterations. The check itself
-needs a GPU (benchmarks/gpu/README.md)."""
+(--smoke), its selector part on a small input, its verdicts and its planning
+of iterations. The check itself needs a GPU (benchmarks/gpu/README.md)."""
 import argparse
 import subprocess
 import sys
@@ -9,8 +9,11 @@ import pytest
 
 from benchmarks.gpu_check import (
     CARD_24GB_GIB,
+    SELECTOR_HEADER,
     StepTimes,
     planned_iterations,
+    selector_rows,
+    selector_timing,
     training_rows,
     training_verdicts,
 )
@@ -103,6 +106,24 @@ def test_step_times_split_warmup_from_steady_peaks():
     peaks = {key: value for key, value in summary.items() if key.endswith('_gib')}
     assert peaks == {'warmup_allocated_gib': 70.0, 'warmup_reserved_gib': 72.0,
                      'steady_allocated_gib': 4.2, 'steady_reserved_gib': 4.3}
+    assert 'steady_device_allocs' not in summary  # not read (no GPU)
+
+
+def test_step_times_count_the_allocator_calls_after_the_first_steady_iteration():
+    times = StepTimes(warmup=1, end=4)
+    times.iter_end = [0.0, 5.0, 5.5, 6.0, 6.5, 9.0]
+    times.step_start = [0.1, 5.1, 5.6, 6.1, 6.6]
+    times.step_end = [4.9, 5.4, 5.9, 6.4, 8.9]
+    times.memory = [(70.0, 72.0), (4.0, 5.0), (4.1, 4.3), (4.1, 4.3), (9.0, 9.0)]
+    # cudaMalloc calls and retries so far, after each iteration; the first
+    # steady one refills the cache, the last (profiled) one is left out.
+    times.allocations = [(900, 0), (1200, 1), (1203, 1), (1207, 2), (1500, 9)]
+    summary = times.summary()
+    assert summary['steady_device_allocs'] == 7
+    assert summary['steady_alloc_retries'] == 1
+    row = training_rows([{**run('csl', 'bfloat16', 0.5), **summary}])[0]
+    assert row[-1].endswith('steady iterations after the first: 7 cudaMalloc, '
+                            '1 retries')
 
 
 @pytest.mark.timeout(600)
@@ -130,3 +151,17 @@ def test_smoke_training_on_cpu(tmp_path):
     for phase in ('labeled_and_weak_forward', 'pseudo_labels', 'strong_views',
                   'unsupervised_losses', 'update_params'):
         assert phases[phase].count('n/a / ') == 2, phases[phase]
+
+
+def test_selector_part_times_and_profiles_each_candidate_on_cpu():
+    timing = selector_timing(2, device='cpu', batch=1, size=9, profile_calls=2)
+    medians = timing['medians_ms']
+    rows = selector_rows(timing)
+    assert [row[0] for row in rows] == list(medians)
+    assert {'probs.max(1)', 'CSLSelector release', 'CSLSelector masking',
+            '  release, without the value check'} <= set(medians)
+    assert all(len(row) == len(SELECTOR_HEADER) for row in rows)
+    assert all(m['ms'] > 0 and m['device_ops'] > 0 for m in medians.values())
+    # The compiled kernels are one operator each where PyTorch runs dozens.
+    assert (medians['  release, PyTorch ops']['device_ops']
+            > 5 * medians['CSLSelector release']['device_ops'])
