@@ -46,7 +46,8 @@ def emulated_cuda_kernels(build_dir: str) -> ModuleType:
     """Build (in ``build_dir``) and load the emulated CUDA kernels."""
     from torch.utils.cpp_extension import load
     if shutil.which('ninja') is None:  # the environment's, where pip put it
-        os.environ['PATH'] = osp.dirname(sys.executable) + os.pathsep + os.environ['PATH']
+        os.environ['PATH'] = os.pathsep.join((osp.dirname(sys.executable),
+                                              os.environ['PATH']))
     if not kernels_built():
         raise RuntimeError('the emulated CUDA kernels are compared with the CPU '
                            'kernels, which are not built')
