@@ -1,12 +1,24 @@
 """The selector's CUDA kernels, run on CPU by ``tests/cuda_emulation``, against
 its CPU kernels: the same results from the same features, whatever the block
 partition (several blocks an image, the last one partial) and on degenerate
-images. A GPU run (``tests/test_cuda``) remains the test of the compiled CUDA."""
+images; and ``CSLSelector`` on them against the released code's test vectors.
+A GPU run (``tests/test_cuda``) remains the test of the compiled CUDA."""
+from collections import Counter
+from types import SimpleNamespace
+
 import pytest
 import torch
 
+from mmseg_csl import CSLSelector
+from mmseg_csl.models.selectors import confidence_features, csl_selector
 from mmseg_csl.ops import _ext, kernels_built
 from tests.cuda_emulation import emulated_cuda_kernels
+from tests.selector_vectors import (
+    VECTORS,
+    assert_matches_vectors,
+    load_vectors,
+    needs_vectors,
+)
 
 pytestmark = pytest.mark.skipif(not kernels_built(),
                                 reason='compared with the CPU kernels')
@@ -91,3 +103,27 @@ def test_csl_weights_match_cpu_kernels_on_degenerate_images(cuda_kernels, case,
     cpu = _ext.csl_weights(x1, x2, valid, 8.0, 1e-10, log_points)
     assert_same_weights(emulated, cpu, torch.float64)
     assert all(torch.isfinite(t).all() for t in emulated)
+
+
+@needs_vectors
+@pytest.mark.parametrize('variant, path', VECTORS)
+def test_selector_on_emulated_cuda_kernels_matches_released_code(
+        cuda_kernels, monkeypatch, variant, path):
+    calls = Counter()
+
+    def counted(name):
+        def kernel(*args):
+            calls[name] += 1
+            return getattr(cuda_kernels, f'{name}_cuda')(*args)
+        return kernel
+
+    # The selector takes the emulated CUDA kernels where it would take the
+    # compiled ones of a CUDA tensor.
+    ops = SimpleNamespace(confidence_features=counted('confidence_features'),
+                          csl_weights=counted('csl_weights'))
+    for module in (confidence_features, csl_selector):
+        monkeypatch.setattr(module, 'kernels_for', lambda *tensors: ops)
+    probs, valid, expected = load_vectors(path)
+    result = CSLSelector(variant=variant)(probs, valid)
+    assert calls == {'confidence_features': 1, 'csl_weights': 1}
+    assert_matches_vectors(result, probs, valid, expected, variant)
