@@ -19,6 +19,7 @@ from tests.selector_vectors import (
     load_vectors,
     needs_vectors,
 )
+from tests.test_ops.test_csl_selection_kernels import random_case
 
 pytestmark = pytest.mark.skipif(not kernels_built(),
                                 reason='compared with the CPU kernels')
@@ -34,21 +35,17 @@ def cuda_kernels(tmp_path_factory):
     return emulated_cuda_kernels(str(tmp_path_factory.mktemp('cuda_emulation')))
 
 
-def random_features_input(batch, classes, pixels, dtype, seed, invalid=0.1):
-    generator = torch.Generator().manual_seed(seed)
-    logits = torch.randn(batch, classes, pixels, generator=generator,
-                         dtype=torch.float64)
-    logits *= 1 + 3 * torch.rand(batch, 1, pixels, generator=generator,
-                                 dtype=torch.float64)
-    valid = torch.rand(batch, pixels, generator=generator) >= invalid
-    return logits.softmax(dim=1).to(dtype), valid
+def flat_case(batch, classes, pixels, dtype, seed, invalid=0.1):
+    """:func:`random_case`'s probabilities and validity as (B, K, N), (B, N)."""
+    probs, valid = random_case(batch, classes, 1, pixels, dtype, seed, invalid)
+    return probs.flatten(2), valid.flatten(1)
 
 
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
 @pytest.mark.parametrize('exact', [False, True])
 @pytest.mark.parametrize('shape', SHAPES, ids=str)
 def test_confidence_features_match_cpu_kernels(cuda_kernels, shape, exact, dtype):
-    probs, valid = random_features_input(*shape, dtype, seed=sum(shape))
+    probs, valid = flat_case(*shape, dtype, seed=sum(shape))
     probs[-1, :, -1] = torch.nan  # the summary reports it
     emulated = cuda_kernels.confidence_features_cuda(probs, valid, exact, 0.7, 1e-8)
     cpu = _ext.confidence_features(probs, valid, exact, 0.7, 1e-8)
@@ -74,7 +71,7 @@ def assert_same_weights(emulated, cpu, dtype):
 @pytest.mark.parametrize('log_points', [False, True])
 @pytest.mark.parametrize('shape', SHAPES, ids=str)
 def test_csl_weights_match_cpu_kernels(cuda_kernels, shape, log_points, dtype):
-    probs, valid = random_features_input(*shape, dtype, seed=sum(shape) + 1)
+    probs, valid = flat_case(*shape, dtype, seed=sum(shape) + 1)
     x1, x2 = features_of(probs, valid, log_points)
     emulated = cuda_kernels.csl_weights_cuda(x1, x2, valid, 3.0, 1e-8, log_points)
     cpu = _ext.csl_weights(x1, x2, valid, 3.0, 1e-8, log_points)
@@ -87,7 +84,7 @@ def test_csl_weights_match_cpu_kernels_on_degenerate_images(cuda_kernels, case,
                                                             log_points):
     # 'identical' leaves a cluster empty; 'zeroed' gives the invalid pixels
     # all-zero probabilities (residual mass 0 and log c = -inf there).
-    probs, valid = random_features_input(3, 5, 2500, torch.float64, seed=11,
+    probs, valid = flat_case(3, 5, 2500, torch.float64, seed=11,
                                          invalid=0.3)
     if case == 'identical':
         probs[:] = probs[:, :, :1]

@@ -279,8 +279,8 @@ CSL_HOT_LOOP void boundary_weights(const T* __restrict__ conf, const T* __restri
 // of each image's points, its clusters' moments, the reliable cluster's boundary.
 // The points are (x1, x2), or with `log_points` (log c, -s) from x1 = the residual
 // mass and x2 = s, log c read as 0 on invalid pixels (CSLSelector.points);
-// invalid pixels are ignored. Returns weight
-// (B, N), center (B, 2) and center_var (B, 2), in the points' coordinates.
+// invalid pixels are ignored. Returns weight (B, N), center (B, 2) and
+// center_var (B, 2), in the points' coordinates.
 std::vector<at::Tensor> csl_weights_cpu(const at::Tensor& x1_in, const at::Tensor& x2_in,
                                         const at::Tensor& valid_in, double alpha,
                                         double eps, bool log_points) {

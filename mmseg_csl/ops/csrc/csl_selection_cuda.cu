@@ -7,9 +7,10 @@
 // (B, K, N) probabilities once (a second reduces its value summary); three light
 // passes over the (B, N) points find each image's Gram matrix, its second
 // cluster's moments and the weights; the (log c, -s) points of the masking
-// variant they compute from the features as they read them. Every pass leaves one partial sum per block and image (float64), which the next pass
-// reduces in a fixed order: no atomics, so the result does not depend on the
-// order in which blocks run.
+// variant they compute from the features as they read them. Every pass leaves
+// one partial sum per block and image (float64), which the next pass reduces in
+// a fixed order: no atomics, so the result does not depend on the order in
+// which blocks run.
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
