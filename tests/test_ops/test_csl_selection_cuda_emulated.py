@@ -84,8 +84,7 @@ def test_csl_weights_match_cpu_kernels_on_degenerate_images(cuda_kernels, case,
                                                             log_points):
     # 'identical' leaves a cluster empty; 'zeroed' gives the invalid pixels
     # all-zero probabilities (residual mass 0 and log c = -inf there).
-    probs, valid = flat_case(3, 5, 2500, torch.float64, seed=11,
-                                         invalid=0.3)
+    probs, valid = flat_case(3, 5, 2500, torch.float64, seed=11, invalid=0.3)
     if case == 'identical':
         probs[:] = probs[:, :, :1]
     elif case == 'no_valid':
