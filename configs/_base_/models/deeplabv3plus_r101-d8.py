@@ -7,12 +7,15 @@
 # 8k + 1 pixels), no auxiliary head. The supervised loss is the mean cross-entropy
 # over labeled pixels (avg_non_ignore=True). The benchmarks set the classes.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
+# Crops smaller than the crop size are padded with black (pixel value 0, set
+# after the photometric transforms of every view) and 255 in label maps, as the
+# reference code pads.
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
+    type='PixelPadSegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
-    pad_val=0,
+    pixel_pad_val=0,
     seg_pad_val=255)
 model = dict(
     type='EncoderDecoder',

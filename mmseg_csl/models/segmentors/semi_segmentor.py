@@ -51,6 +51,7 @@ _DEFAULT_SEMI_TRAIN_CFG = {
     'fp': {'enabled': True, 'drop_prob': 0.5},
     'cutmix': {
         'views': STRONG_VIEWS,
+        'source_view': None,
         'prob': 0.5,
         'area': (0.02, 0.4),
         'aspect': (0.3, 1 / 0.3)
@@ -147,7 +148,8 @@ class SemiSegmentor(BaseSegmentor):
 
     1. :meth:`supervised_loss`, on the labeled part of one forward of
        [x; u_w] through backbone (and neck) and decode head; the head also
-       sees Dropout2d-perturbed features of u_w (feature perturbation,
+       sees Dropout2d-perturbed features of [x; u_w], of which the u_w part
+       is trained (feature perturbation,
        ``fp``: every (B, C, h, w) leaf of the backbone output, whatever its
        nesting; switched off with a warning for a backbone without one).
        With ``bn_running_stats='weak_forward'`` this is the only forward
@@ -160,8 +162,9 @@ class SemiSegmentor(BaseSegmentor):
        (``'unimatch'``); with ``teacher='ema'`` the EMA teacher predicts
        both in eval mode.
     3. :meth:`strong_views`: each strong view named in ``cutmix.views``
-       gets a CutMix box from the matching view of u', targets and weights
-       pasted with the pixels; a second strong view whose metainfo has
+       gets a CutMix box from the matching view of u' (or from the view of
+       u' that ``cutmix.source_view`` names), targets and weights pasted
+       with the pixels; a second strong view whose metainfo has
        ``masked_view=True`` gets random blocks of its reliable pixels set to
        0 (``masking``) and keeps the un-mixed targets. A masked view is
        never mixed: masked views with ``'strong2'`` in ``cutmix.views`` are
@@ -210,10 +213,13 @@ class SemiSegmentor(BaseSegmentor):
             - ``selector``: TASK_UTILS config, default
               ``dict(type='CSLSelector')`` (the CSL release);
             - ``fp=dict(enabled=True, drop_prob=0.5)``;
-            - ``cutmix=dict(views=('strong1', 'strong2'), prob=0.5,
-              area=(0.02, 0.4), aspect=(0.3, 1/0.3))``: ``views`` names the
-              strong views that get CutMix (both in the CSL release,
-              ``('strong1',)`` in the masking version);
+            - ``cutmix=dict(views=('strong1', 'strong2'), source_view=None,
+              prob=0.5, area=(0.02, 0.4), aspect=(0.3, 1/0.3))``: ``views``
+              names the strong views that get CutMix (both in the CSL
+              release, ``('strong1',)`` in the masking version);
+              ``source_view`` the strong view of u' that all of them paste
+              from, None for each its own (UniMatch; the CSL release pastes
+              both from ``'strong1'``);
             - ``masking=dict(block_size=32, ratio=0.7)``: the block mask of
               masked views. Whether there are masked views is the data
               pipeline's choice (its ``masked_view`` metainfo), so that the
@@ -270,6 +276,7 @@ class SemiSegmentor(BaseSegmentor):
         self.feature_dropout = nn.Dropout2d(cfg['fp']['drop_prob'])
         cutmix = dict(cfg['cutmix'])
         self.cutmix_views = tuple(cutmix.pop('views'))
+        self.cutmix_source_view = cutmix.pop('source_view')
         self.cutmix_cfg = cutmix
         check_cutmix_params(**self.cutmix_cfg)
         self.masking = ReliableBlockMasking(**cfg['masking'])
@@ -292,6 +299,10 @@ class SemiSegmentor(BaseSegmentor):
         if not set(views) <= set(STRONG_VIEWS) or len(set(views)) != len(views):
             raise ValueError(f'semi_train_cfg.cutmix.views must name distinct '
                              f'strong views of {STRONG_VIEWS}, got {views}')
+        source_view = cfg['cutmix']['source_view']
+        if source_view is not None and source_view not in STRONG_VIEWS:
+            raise ValueError(f'semi_train_cfg.cutmix.source_view must be None '
+                             f'or one of {STRONG_VIEWS}, got {source_view!r}')
         if cfg['bn_running_stats'] not in BN_RUNNING_STATS:
             raise ValueError(f'semi_train_cfg.bn_running_stats must be one of '
                              f"{BN_RUNNING_STATS}, got {cfg['bn_running_stats']!r}")
@@ -474,12 +485,16 @@ class SemiSegmentor(BaseSegmentor):
         """The two trained strong views, each (n, C, H, W), and their
         targets ``(pseudo_label, weight, valid)``: CutMix on the views named
         in ``cutmix.views``, reliable-pixel block masking on masked views."""
+        num_u = batch.num_trained
         views, targets = [], []
         for name, images in zip(STRONG_VIEWS, batch.strong):
             if name in self.cutmix_views:
-                mixed, mixed_targets = self._cutmix(images, pseudo)
+                source_view = self.cutmix_source_view or name
+                sources = batch.strong[STRONG_VIEWS.index(source_view)][num_u:]
+                mixed, mixed_targets = self._cutmix(images[:num_u], sources,
+                                                    pseudo)
             else:
-                mixed, mixed_targets = images[:batch.num_trained], pseudo.targets
+                mixed, mixed_targets = images[:num_u], pseudo.targets
             views.append(mixed)
             targets.append(mixed_targets)
         if batch.masked.any():
@@ -519,10 +534,12 @@ class SemiSegmentor(BaseSegmentor):
         (n, K, h, w) of u_w and those of its perturbed features (None
         without ``fp``).
 
-        Feature perturbation appends Dropout2d of the u_w part of every
-        (B, C, h, w) feature leaf to the batch, whatever the backbone's
-        output structure (lists, nested lists, (feature, cls token) pairs);
-        other leaves (class tokens) are appended unperturbed.
+        Feature perturbation appends Dropout2d of every (B, C, h, w) feature
+        leaf of [x; u_w] to the batch, whatever the backbone's output
+        structure (lists, nested lists, (feature, cls token) pairs); other
+        leaves (class tokens) are appended unperturbed. As in the reference
+        code the decode head sees the perturbed features of x too (its batch
+        statistics include them), and only those of u_w are trained.
         """
         num_sup, num_u = len(sup_images), batch.num_trained
         feats = self.segmentor.extract_feat(
@@ -530,14 +547,13 @@ class SemiSegmentor(BaseSegmentor):
         decode_feats = feats
         if self.fp_enabled and self._can_perturb(feats):
             decode_feats = map_tensors(
-                lambda feat: torch.cat([feat, self._perturb(feat[num_sup:])]),
-                feats)
+                lambda feat: torch.cat([feat, self._perturb(feat)]), feats)
         decode_losses, logits = self.decode_adapter.loss_and_predict(
             self.segmentor, decode_feats, num_sup, sup_samples,
             batch.weak.shape[2:])
         losses = self.supervised_loss(
             slice_batch(feats, 0, num_sup), decode_losses, sup_samples)
-        fp_logits = logits[num_u:] if len(logits) > num_u else None
+        fp_logits = logits[num_u + num_sup:] if len(logits) > num_u else None
         return losses, logits[:num_u], fp_logits
 
     def _perturb(self, feat: Tensor) -> Tensor:
@@ -581,15 +597,14 @@ class SemiSegmentor(BaseSegmentor):
         finally:
             segmentor.train(was_training)
 
-    def _cutmix(self, images: Tensor, pseudo: PseudoLabels
+    def _cutmix(self, images: Tensor, sources: Tensor, pseudo: PseudoLabels
                 ) -> Tuple[Tensor, Tuple[Tensor, ...]]:
-        """CutMix of the first half of ``images`` (2n, C, H, W) with the
-        second half, the targets pasted with the pixels."""
-        num_u = len(images) // 2
+        """CutMix of the trained views ``images`` (n, C, H, W) with the views
+        ``sources`` (n, C, H, W) of u', the targets pasted with the pixels."""
         boxes = generate_cutmix_masks(
-            num_u, images.shape[2:], device=images.device, **self.cutmix_cfg)
-        return apply_cutmix(boxes, images[:num_u], images[num_u:],
-                            pseudo.targets, pseudo.source_targets)
+            len(images), images.shape[2:], device=images.device, **self.cutmix_cfg)
+        return apply_cutmix(boxes, images, sources, pseudo.targets,
+                            pseudo.source_targets)
 
     def _unlabeled_batch(self, inputs: Dict[str, Tensor],
                          data_samples: Dict[str, SampleList]) -> UnlabeledBatch:

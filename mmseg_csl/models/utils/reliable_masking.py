@@ -1,3 +1,5 @@
+import functools
+import itertools
 from typing import Optional, Tuple
 
 import torch
@@ -10,15 +12,21 @@ from torch import Tensor
 class ReliableBlockMasking(nn.Module):
     """Random block masking of reliable pixels (docs/method.md, section 4).
 
-    The image is tiled into ``block_size`` x ``block_size`` blocks; each block is
-    chosen with probability ``ratio``, and the chosen blocks are intersected with
-    the reliable pixels of the weak view. Masked pixels are set to 0, i.e. the
-    dataset mean colour after normalisation, so the network has to infer the masked
-    reliable regions from their context, low-reliability regions included.
+    As the masking version's reference code: a grid of ``round(H /
+    block_size)`` x ``round(W / block_size)`` cells (Python's rounding, at
+    least one cell each way) is drawn per image, each cell chosen with
+    probability ``ratio``, and stretched over the (H, W) image by PIL's
+    nearest-neighbour resizing, so that the cells are about ``block_size``
+    pixels wide and tile the image exactly (10 x 10 cells of about 32 pixels on
+    a 321 crop). The chosen
+    cells are intersected with the reliable pixels of the weak view. Masked
+    pixels are set to 0, i.e. the dataset mean colour after normalisation, so
+    the network has to infer the masked reliable regions from their context,
+    low-reliability regions included.
 
     Args:
-        block_size (int): side of a mask block in pixels.
-        ratio (float): probability that a block is chosen (``cover_ratio``).
+        block_size (int): the cells' approximate side in pixels.
+        ratio (float): probability that a cell is chosen (``cover_ratio``).
     """
 
     def __init__(self, block_size: int = 32, ratio: float = 0.7) -> None:
@@ -48,10 +56,30 @@ class ReliableBlockMasking(nn.Module):
         if reliable.shape != (batch, height, width):
             raise ValueError(f'reliable has shape {tuple(reliable.shape)}, expected '
                              f'{(batch, height, width)} to match the images')
-        grid = (-(-height // self.block_size), -(-width // self.block_size))
+        grid = tuple(max(1, round(side / self.block_size))
+                     for side in (height, width))
         chosen = torch.rand((batch, *grid), generator=generator,
                             device=images.device) < self.ratio
-        blocks = chosen.repeat_interleave(self.block_size, dim=1).repeat_interleave(
-            self.block_size, dim=2)[:, :height, :width]
+        rows, cols = (_nearest_cells(side, cells, images.device)
+                      for side, cells in zip((height, width), grid))
+        blocks = chosen[:, rows[:, None], cols[None, :]]
         mask = blocks & reliable
         return images.masked_fill(mask.unsqueeze(1), 0), mask
+
+
+def _nearest_cells(size: int, cells: int, device: torch.device) -> Tensor:
+    """(size,) int64: the grid cell of each pixel when ``cells`` cells are
+    resized to ``size`` pixels by nearest neighbour on pixel centres."""
+    return torch.tensor(_pil_nearest_sources(size, cells), device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _pil_nearest_sources(size: int, cells: int) -> Tuple[int, ...]:
+    """The source index of each of ``size`` output pixels in PIL's
+    nearest-neighbour resize from ``cells``: the centre of pixel x maps to
+    (x + 0.5) * cells / size, accumulated pixel by pixel in double precision
+    as PIL does (which puts a centre that lies on a cell boundary, pixel 160
+    of a 10-cell 321 crop, into the lower cell), then truncated."""
+    step = cells / size
+    return tuple(min(int(centre), cells - 1) for centre in
+                 itertools.accumulate([step / 2] + [step] * (size - 1)))

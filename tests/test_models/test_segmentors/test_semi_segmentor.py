@@ -98,20 +98,29 @@ def test_loss_weights_scale_their_terms():
         assert torch.allclose(weighted_losses[key], factor * unit_losses[key])
 
 
-def test_feature_perturbation_drops_whole_channels_of_unlabeled_features(
+def test_feature_perturbation_drops_whole_channels_of_labeled_and_weak_features(
         monkeypatch):
+    # As the reference: the head sees [x; u_w; drop(x); drop(u_w)], and the
+    # fp loss trains the prediction of drop(u_w).
     model = build()
     decode = record(monkeypatch, model.segmentor.decode_head, 'forward')
-    model.loss(**make_semi_batch(num_sup=2, num_unsup=2))
+    loss_calls = record(monkeypatch, model.unsup_loss, 'forward')
+    batch = make_semi_batch(num_sup=2, num_unsup=2)
+    model.loss(**batch)
 
     feats = decode.args[0][0]
     for level in feats:
-        assert len(level) == 2 + 2 + 2
-        clean, perturbed = level[2:4], level[4:]
+        assert len(level) == 2 * (2 + 2)
+        clean, perturbed = level[:4], level[4:]
         dropped = (perturbed == 0).flatten(2).all(dim=2)
         kept = torch.isclose(perturbed, 2 * clean).flatten(2).all(dim=2)
         assert (dropped | kept).all()
         assert dropped.any() and kept.any()
+    fp_logits = loss_calls.args[2][0]
+    head_output = decode.results[0][6:]
+    assert torch.allclose(fp_logits, F.interpolate(
+        head_output, size=fp_logits.shape[2:], mode='bilinear',
+        align_corners=model.segmentor.decode_head.align_corners))
 
 
 def test_disabled_feature_perturbation_has_no_fp_term(monkeypatch):
@@ -182,8 +191,13 @@ def test_cutmix_reaches_exactly_the_named_views(monkeypatch, views):
         assert torch.equal(view, original) == (name not in views)
 
 
-def test_cutmix_pastes_source_views_with_their_targets(monkeypatch):
-    model = build(cutmix={'prob': 1.0})
+@pytest.mark.parametrize('source_view, source_branches', [
+    (None, ('unsup_strong1', 'unsup_strong2')),
+    ('strong1', ('unsup_strong1', 'unsup_strong1')),
+])
+def test_cutmix_pastes_source_views_with_their_targets(monkeypatch, source_view,
+                                                        source_branches):
+    model = build(cutmix={'prob': 1.0, 'source_view': source_view})
     features = record(monkeypatch, model.segmentor, 'extract_feat')
     selections = Recorder(model.selector)
     model.selector = selections
@@ -196,13 +210,17 @@ def test_cutmix_pastes_source_views_with_their_targets(monkeypatch):
     own_valid, source_valid = selections.args[0][1], selections.args[1][1]
     views = _strong_views(features, 2)
     branches = ('unsup_strong1', 'unsup_strong2')
-    for view, branch, call in zip(views, branches, loss_calls.args):
+    assert not torch.equal(batch['inputs'][branches[0]][2:],
+                           batch['inputs'][branches[1]][2:])
+    for view, branch, source_branch, call in zip(views, branches, source_branches,
+                                                 loss_calls.args):
         original = batch['inputs'][branch]
+        sources = batch['inputs'][source_branch][2:]
         label, weight, valid = call[1:]
         for i in range(2):
             box = (view[i] != original[i]).any(dim=0)
             assert box.any() and not box.all()
-            assert torch.equal(view[i][:, box], original[2 + i][:, box])
+            assert torch.equal(view[i][:, box], sources[i][:, box])
             assert torch.equal(
                 label[i], torch.where(box, source.pseudo_label[i],
                                       own.pseudo_label[i]))
@@ -324,6 +342,7 @@ def test_supervised_only_batch_trains_the_supervised_term():
     ({'teacher': 'mean'}, ValueError, 'teacher'),
     ({'strong_weights': (0.1, 0.1, 0.1)}, ValueError, 'strong_weights'),
     ({'cutmix': {'area': (0.5, 0.1)}}, ValueError, 'CutMix area'),
+    ({'cutmix': {'source_view': 'weak'}}, ValueError, 'cutmix.source_view'),
 ])
 def test_bad_semi_train_cfg_is_refused_early(semi_train_cfg, error, message):
     with pytest.raises(error, match=message):

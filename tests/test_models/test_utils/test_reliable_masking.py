@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 import torch
 from mmseg.registry import MODELS
+from PIL import Image
 
 from mmseg_csl import ReliableBlockMasking
 
@@ -33,8 +35,26 @@ def test_blocks_are_whole_and_chosen_at_the_ratio():
     assert abs(per_block.mean().item() - 0.7) < 0.05
 
 
-def test_partial_blocks_at_the_border_and_extreme_ratios():
-    images, reliable = make_images(height=37, width=29)
+@pytest.mark.parametrize('height, width, cells', [(321, 321, (10, 10)),
+                                                  (240, 320, (8, 10)),
+                                                  (20, 70, (1, 2))])
+def test_grid_is_the_reference_codes_resized_by_nearest_neighbour(
+        height, width, cells):
+    # The reference draws round(side / 32) cells a side and resizes them to
+    # the crop with PIL's nearest-neighbour filter.
+    images = torch.ones(3, 3, height, width)
+    reliable = torch.ones(3, height, width, dtype=torch.bool)
+    _, mask = ReliableBlockMasking(block_size=32, ratio=0.5)(
+        images, reliable, torch.Generator().manual_seed(4))
+    chosen = torch.rand((3, *cells), generator=torch.Generator().manual_seed(4)) < 0.5
+    for image_mask, image_cells in zip(mask, chosen):
+        resized = Image.fromarray(image_cells.numpy().astype(np.uint8)).resize(
+            (width, height), resample=Image.NEAREST)
+        assert torch.equal(image_mask, torch.from_numpy(np.array(resized)).bool())
+
+
+def test_small_images_and_extreme_ratios():
+    images, reliable = make_images(height=37, width=13)
     _, none = ReliableBlockMasking(block_size=32, ratio=0.0)(images, reliable)
     assert not none.any()
     _, full = ReliableBlockMasking(block_size=32, ratio=1.0)(images, reliable)
