@@ -1,0 +1,10 @@
+# The CSL release with its own schedule (32 + 32 + 32 a step) on Pascal VOC
+# 2012, blended split:
+# 662 labeled images of the 10582 augmented set, the other 9920 unlabeled.
+_base_ = '../_base_/benchmarks/voc12_csl_4xb8.py'
+split = 'splits/1_16'
+train_dataloader = dict(
+    dataset=dict(datasets=[
+        dict(_base_.labeled_dataset, ann_file=f'{split}/labeled.txt'),
+        dict(_base_.unlabeled_dataset, ann_file=f'{split}/unlabeled.txt'),
+    ]))
