@@ -349,7 +349,7 @@ def test_name_matches_algorithm_and_optimisation(path, configs):
     hooks = [hook.type for hook in cfg.custom_hooks]
     assert 'ClassCountCheckHook' in hooks
     if algorithm == 'supervised':
-        assert cfg.model.type == 'EncoderDecoder'
+        assert cfg.model.type == segmentor_cfg(cfg.model).type
         assert cfg.train_cfg.max_epochs == int(match['epochs']) == benchmark.epochs
     else:
         semi = cfg.model.semi_train_cfg
@@ -384,6 +384,20 @@ def test_name_matches_algorithm_and_optimisation(path, configs):
     assert keys.get('decode_head', {}).get('lr_mult', 1.0) == benchmark.head_lr_mult
     [poly] = cfg.param_scheduler
     assert (poly.type, poly.power, poly.eta_min) == ('PolyLR', 0.9, 0.0)
+
+
+@pytest.mark.parametrize('path', BENCHMARK_CONFIGS)
+def test_evaluation_is_the_reference_codes(path, configs):
+    """Cityscapes: the reference code's sliding windows (801 px, 534 apart,
+    cut at the edges); the other benchmarks: the whole image."""
+    segmentor = segmentor_cfg(configs[path].model)
+    if parse_name(path)['dataset'] == 'cityscapes':
+        assert segmentor.type == 'SlideCutEncoderDecoder'
+        assert segmentor.test_cfg.to_dict() == dict(
+            mode='slide_cut', crop_size=(801, 801), stride=(534, 534))
+    else:
+        assert segmentor.type == 'EncoderDecoder'
+        assert segmentor.test_cfg.to_dict() == dict(mode='whole')
 
 
 @pytest.mark.parametrize('path', SEMI_CONFIGS)

@@ -1,6 +1,7 @@
 # The supervised-only baseline on Cityscapes: the segmentor of cityscapes_setup.py
-# trained on the labeled split alone, as the reference code's baseline: 4 GPUs x
-# 4 images, 240 passes over the labeled split, the same learning rate.
+# (its evaluation included) trained on the labeled split alone, as the reference
+# code's baseline: 4 GPUs x 4 images, 240 passes over the labeled split, the same
+# learning rate.
 _base_ = './cityscapes_setup.py'
 model = dict(
     _base_.model.segmentor,

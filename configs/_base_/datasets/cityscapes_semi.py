@@ -37,7 +37,8 @@ supervised_pipeline = [
     *geometric,
     dict(type='PackSegInputs'),
 ]
-# mmseg's Cityscapes evaluation (full 2048x1024 images; the model slides a window).
+# mmseg's Cityscapes evaluation pipeline (full 2048x1024 images); the model
+# slides the reference code's windows over them (benchmarks/cityscapes_setup.py).
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
