@@ -4,3 +4,4 @@ from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
+from .weight_init import *  # noqa: F401,F403

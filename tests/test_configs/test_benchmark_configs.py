@@ -8,11 +8,14 @@ iteration count, its datasets (built from the miniature folders). Per family
 (the benchmark base a leaf inherits; the leaves of a family differ in their
 split only): the full-size model is built and predicts, training samples pass
 the pipelines, a dry run trains 2 iterations and validates (with a small
-backbone, on CPU), and one family resumes a run. Last, configs/README.md and the
+backbone, on CPU), and one family resumes a run. Every config starts its
+backbone from the converted reference ImageNet weights, and training without
+that file stops before its first iteration. Last, configs/README.md and the
 metafile list exactly the configs that exist.
 """
 import copy
 import math
+import os
 import re
 import uuid
 from pathlib import Path
@@ -119,6 +122,12 @@ def family_representatives() -> List[str]:
 FAMILY_CONFIGS = family_representatives()
 # Parameters of the reference DeepLabV3+ decoder per number of classes.
 HEAD_PARAMETERS = {21: 16_844_149, 19: 16_843_635, 81: 16_859_569}
+# Parameters of the reference ResNet-101 (128-channel deep stem).
+BACKBONE_PARAMETERS = 42_623_936
+# The converted reference ImageNet weights (docs/weights.md), unless the
+# environment variable names another file.
+WEIGHTS_VARIABLE = 'RESNET101_WEIGHTS'
+DEFAULT_WEIGHTS = 'work_dirs/pretrained/resnet101_mmseg.pth'
 # What each algorithm's semi_train_cfg sets, and whether its pipeline makes
 # masked views.
 SEMI_TRAINING = {
@@ -484,7 +493,8 @@ def test_model_builds_and_predicts(path, configs, single_thread):
     assert not any(isinstance(module, torch.nn.Dropout2d)
                    for module in model.modules()
                    if module is not getattr(model, 'feature_dropout', None))
-    assert segmentor_cfg(cfg.model).pretrained == 'open-mmlab://resnet101_v1c'
+    assert sum(param.numel() for param in segmentor.backbone.parameters()) == \
+        BACKBONE_PARAMETERS
 
     with torch.no_grad():
         [prediction] = model.predict(torch.rand(1, 3, 33, 41))
@@ -503,6 +513,50 @@ def test_model_builds_and_predicts(path, configs, single_thread):
     for name, param in model.named_parameters():
         expected = lr * head_mult if 'decode_head.' in name else lr
         assert parameter_lr[id(param)] == pytest.approx(expected), name
+
+
+@pytest.mark.parametrize('path', BENCHMARK_CONFIGS)
+def test_backbone_starts_from_the_converted_reference_weights(path, configs):
+    backbone = segmentor_cfg(configs[path].model).backbone
+    assert backbone.stem_channels == 128
+    assert backbone.init_cfg == dict(
+        type='UniMatchResNetPretrained',
+        checkpoint=os.environ.get(WEIGHTS_VARIABLE, DEFAULT_WEIGHTS))
+    assert 'pretrained' not in segmentor_cfg(configs[path].model)
+
+
+def test_the_weights_path_has_a_default_and_an_environment_variable(
+        data_roots, monkeypatch, tmp_path):
+    path = FAMILY_CONFIGS[0]
+    monkeypatch.delenv(WEIGHTS_VARIABLE, raising=False)
+    default = segmentor_cfg(load(path, data_roots).model).backbone.init_cfg
+    assert default.checkpoint == DEFAULT_WEIGHTS
+    elsewhere = str(tmp_path / 'resnet101_mmseg.pth')
+    chosen = load(path, {**data_roots, WEIGHTS_VARIABLE: elsewhere})
+    assert segmentor_cfg(chosen.model).backbone.init_cfg.checkpoint == elsewhere
+
+
+@pytest.mark.parametrize('family', ['voc12_csl', 'voc12_supervised'])
+def test_missing_weights_stop_training_before_the_first_iteration(
+        family, data_roots, tmp_path, quick_config_text, single_thread):
+    """The config's own init_cfg (through the environment variable) on the
+    small backbone of the runs: ``Runner.train`` fails before training."""
+    path = next(path for path in BENCHMARK_CONFIGS if family_of(path) == family)
+    missing = tmp_path / 'pretrained' / 'resnet101_mmseg.pth'
+    init_cfg = segmentor_cfg(
+        load(path, {**data_roots, WEIGHTS_VARIABLE: str(missing)}).model
+    ).backbone.init_cfg
+    cfg = small_run_config(path, data_roots, tmp_path / 'work_dir')
+    segmentor_cfg(cfg.model).backbone.init_cfg = init_cfg
+    runner = Runner.from_cfg(cfg)
+    recorder = StartRecorder()
+    runner.register_hook(recorder)
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f'{missing} (resolved against')) as error:
+        runner.train()
+    assert 'tools/model_converters/unimatch_resnet2mmseg.py' in str(error.value)
+    assert not hasattr(recorder, 'start')
+    assert not list((tmp_path / 'work_dir').glob('*.pth'))
 
 
 @pytest.mark.parametrize('path', FAMILY_CONFIGS)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 from mmseg.datasets import ADE20KDataset, CityscapesDataset
-from mmseg.registry import DATASETS
+from mmseg.registry import DATASETS, MODELS
 
 import mmseg_csl  # noqa: F401
 from mmseg_csl.engine import dry_run, load_config, prepare_dry_run
@@ -25,6 +25,8 @@ SUPERVISED_DEMO = str(REPO_ROOT / 'configs' / 'demo' /
                       'supervised_tiny-deeplabv3plus_1xb4-800it_shapes-64x64.py')
 SEMI_DEMO = str(REPO_ROOT / 'configs' / 'demo' /
                 'csl_tiny-deeplabv3plus_1xb12-400it_shapes-64x64.py')
+PAPER_CONFIG = str(REPO_ROOT / 'configs' / 'csl' /
+                   'csl_deeplabv3plus-r101-d8_4xb2-80e_voc12-321x321_92.py')
 
 
 @pytest.fixture(autouse=True)
@@ -130,6 +132,17 @@ def test_drop_pretrained_weights_everywhere():
     drop_pretrained_weights(model)
     assert model == {'pretrained': None, 'backbone': {'init_cfg': None},
                      'heads': [{'init_cfg': None}, {'num_classes': 2}]}
+
+
+def test_prepare_drops_the_reference_weights_of_the_paper_configs(tmp_path,
+                                                                 monkeypatch):
+    """The paper configs' backbone needs no weights file in a dry run."""
+    monkeypatch.setenv('RESNET101_WEIGHTS', str(tmp_path / 'missing.pth'))
+    cfg = load_config(PAPER_CONFIG)
+    assert cfg.model.segmentor.backbone.init_cfg.type == 'UniMatchResNetPretrained'
+    prepare_dry_run(cfg, str(tmp_path / 'data'), iters=1, shrink=True)
+    assert cfg.model.segmentor.backbone.init_cfg is None
+    MODELS.build(cfg.model.segmentor.backbone).init_weights()
 
 
 @pytest.mark.parametrize('batch_size, ratio, expected', [

@@ -1,7 +1,7 @@
 """A semi-supervised config with bad input stops before its first training
 iteration, with an error naming the problem: an empty or missing unlabeled
 split, a batch that starves a source, a model whose heads predict other
-classes than the datasets have."""
+classes than the datasets have, missing ImageNet weights of the backbone."""
 import re
 from pathlib import Path
 
@@ -89,3 +89,14 @@ def test_validation_data_with_other_classes_fails_before_training(semi_cfg, tmp_
     val_dataset['metainfo'] = {'classes': ('a', 'b', 'c', 'd')}
     train_until_error(semi_cfg, tmp_path / 'work', ValueError,
                       r'the validation dataset \(BaseSegDataset\) has 4 classes')
+
+
+def test_missing_backbone_weights_are_named(semi_cfg, tmp_path):
+    missing = tmp_path / 'pretrained' / 'resnet101_mmseg.pth'
+    semi_cfg['model']['segmentor']['backbone']['init_cfg'] = {
+        'type': 'UniMatchResNetPretrained', 'checkpoint': str(missing)}
+    train_until_error(
+        semi_cfg, tmp_path / 'work', FileNotFoundError,
+        re.escape(f'{missing} (resolved against') + '(?s:.*) gdown (?s:.*)'
+        + re.escape(f'unimatch_resnet2mmseg.py work_dirs/pretrained/resnet101.pth '
+                    f'{missing}'))

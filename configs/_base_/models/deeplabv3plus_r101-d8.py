@@ -6,6 +6,11 @@
 # dropout), SyncBN, corners aligned in every resize (the crops 321, 513 and 801 are
 # 8k + 1 pixels), no auxiliary head. The supervised loss is the mean cross-entropy
 # over labeled pixels (avg_non_ignore=True). The benchmarks set the classes.
+# The backbone is the reference's ResNet-101 (a 128-channel stem) and starts from
+# the reference's ImageNet weights, UniMatch's resnet101.pth converted by
+# tools/model_converters/unimatch_resnet2mmseg.py (docs/weights.md), at this path
+# relative to the working directory or at the environment variable
+# RESNET101_WEIGHTS; training stops before its first iteration without the file.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # Crops smaller than the crop size are padded with black (pixel value 0, set
 # after the photometric transforms of every view) and 255 in label maps, as the
@@ -20,10 +25,10 @@ data_preprocessor = dict(
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    pretrained='open-mmlab://resnet101_v1c',
     backbone=dict(
         type='ResNetV1c',
         depth=101,
+        stem_channels=128,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
         dilations=(1, 1, 2, 4),
@@ -31,7 +36,10 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        contract_dilation=True),
+        contract_dilation=True,
+        init_cfg=dict(
+            type='UniMatchResNetPretrained',
+            checkpoint='{{$RESNET101_WEIGHTS:work_dirs/pretrained/resnet101_mmseg.pth}}')),
     decode_head=dict(
         type='DeepLabV3PlusHead',
         in_channels=2048,
