@@ -1,16 +1,16 @@
 # The model of the paper and of its reference code (docs/method.md, "Model"):
-# DeepLabV3+ on an ImageNet-pretrained ResNet-101 with a deep stem (mmseg's
-# ResNetV1c), output stride 8 (last two stages dilated), and the original
+# DeepLabV3+ on the reference's ResNet-101 (mmseg's ResNetV1c with a 128-channel
+# deep stem), output stride 8 (last two stages dilated), and the original
 # DeepLabV3+ decoder (DeepLabV3PlusHead: plain ASPP of 256 channels with
 # dilations 12/24/36, a 48-channel low-level reduction, two 3x3 fuse convs, no
 # dropout), SyncBN, corners aligned in every resize (the crops 321, 513 and 801 are
 # 8k + 1 pixels), no auxiliary head. The supervised loss is the mean cross-entropy
 # over labeled pixels (avg_non_ignore=True). The benchmarks set the classes.
-# The backbone is the reference's ResNet-101 (a 128-channel stem) and starts from
-# the reference's ImageNet weights, UniMatch's resnet101.pth converted by
-# tools/model_converters/unimatch_resnet2mmseg.py (docs/weights.md), at this path
-# relative to the working directory or at the environment variable
-# RESNET101_WEIGHTS; training stops before its first iteration without the file.
+# The backbone starts from the reference's ImageNet weights, UniMatch's
+# resnet101.pth converted by tools/model_converters/unimatch_resnet2mmseg.py
+# (docs/weights.md), at this path relative to the working directory or at the
+# environment variable RESNET101_WEIGHTS; training stops before its first
+# iteration without the file.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # Crops smaller than the crop size are padded with black (pixel value 0, set
 # after the photometric transforms of every view) and 255 in label maps, as the
