@@ -22,6 +22,7 @@ from mmseg_csl.engine import (
     add_safe_checkpoint_loading,
     close_distributed,
     expand_semi_config,
+    set_default_collective_timeout,
     setup_cpu_distributed,
 )
 
@@ -112,6 +113,7 @@ def main() -> None:
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    set_default_collective_timeout(cfg)
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
 

@@ -11,6 +11,9 @@ config paths resolve, the run loads checkpoints weights-only
 ``semi`` key (unlabeled images added to a supervised config) is expanded after
 ``--cfg-options`` (``mmseg_csl.engine.expand_semi_config``). With a launcher
 and no GPU, the run is distributed on CPU with the gloo backend.
+A collective operation that waits for the other ranks longer than
+``env_cfg.dist_cfg.timeout`` (600 s unless the config sets it) stops the run
+with the rank and the last iteration.
 """
 import argparse
 import logging
@@ -28,7 +31,9 @@ from mmseg.registry import RUNNERS
 from mmseg_csl.engine import (
     add_safe_checkpoint_loading,
     close_distributed,
+    collective_timeout_reported,
     expand_semi_config,
+    set_default_collective_timeout,
     setup_cpu_distributed,
 )
 from mmseg_csl.engine.precision import PRECISIONS, set_precision, training_precision
@@ -126,12 +131,14 @@ def main() -> None:
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     cfg.resume = args.resume
+    set_default_collective_timeout(cfg)
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
 
     add_safe_checkpoint_loading(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    with collective_timeout_reported(runner):
+        runner.train()
     del runner
     close_distributed()
 

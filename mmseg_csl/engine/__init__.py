@@ -3,6 +3,11 @@ from .checkpoint import (
     safe_checkpoint_globals,
     safe_checkpoint_loading,
 )
+from .collective_timeout import (
+    CollectiveTimeoutError,
+    collective_timeout_reported,
+    set_default_collective_timeout,
+)
 from .cpu_distributed import close_distributed, setup_cpu_distributed
 from .dry_run import DryRunReport, dry_run, load_config, prepare_dry_run
 from .hooks import *  # noqa: F401,F403
@@ -11,6 +16,9 @@ from .semi_config import expand_semi_config
 
 __all__ = [
     'load_from_local', 'safe_checkpoint_globals', 'safe_checkpoint_loading',
+    'CollectiveTimeoutError', 'collective_timeout_reported',
+    'set_default_collective_timeout',
     'close_distributed', 'setup_cpu_distributed', 'DryRunReport', 'dry_run',
-    'load_config', 'prepare_dry_run', 'expand_semi_config', *_hooks_all
+    'load_config', 'prepare_dry_run', 'expand_semi_config',
+    *_hooks_all
 ]
