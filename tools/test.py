@@ -20,6 +20,7 @@ from mmengine.runner import Runner
 # Importing mmseg_csl registers its components and `mmseg_csl::` paths.
 from mmseg_csl.engine import (
     add_safe_checkpoint_loading,
+    check_launcher_env,
     close_distributed,
     expand_semi_config,
     set_default_collective_timeout,
@@ -114,6 +115,7 @@ def main() -> None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     set_default_collective_timeout(cfg)
+    check_launcher_env(args.launcher)
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
 
