@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import IO, Dict, List, Optional, Union
 
 from mmengine.config import Config
 
@@ -248,19 +248,12 @@ def evaluation_metrics(work_dir: Union[str, Path]) -> dict:
     return json.loads(path.read_text())
 
 
-def run_tool(command: List[str],
-             env: Optional[Dict[str, str]] = None,
-             check: bool = True,
-             timeout: float = 180) -> subprocess.CompletedProcess:
-    """Run ``tools/<command[0]>`` with the arguments ``command[1:]`` from the
-    repository root; its output (stdout and stderr) is in ``.stdout``. With
-    ``check``, a non-zero exit fails the test with the output's tail.
-
-    Its environment: this one plus ``env``, without launcher variables; this
-    interpreter's folder first on ``PATH`` (it is ``python``), the repository
-    root on ``PYTHONPATH`` (configs may import ``tests.*``), one OpenMP thread
-    per process. A run over ``timeout`` seconds is killed with its children.
-    """
+def start_tool(command: List[str],
+               env: Optional[Dict[str, str]] = None,
+               output: Union[int, IO] = subprocess.PIPE) -> subprocess.Popen:
+    """Start ``tools/<command[0]>`` with the arguments ``command[1:]`` from
+    the repository root, in a session of its own, writing stdout and stderr
+    to ``output`` (a pipe or a file); the environment is :func:`run_tool`'s."""
     script = str(TOOLS / command[0])
     argv = [sys.executable, script] if script.endswith('.py') else [script]
     argv += [str(arg) for arg in command[1:]]
@@ -276,14 +269,30 @@ def run_tool(command: List[str],
         OMP_NUM_THREADS='1')
     # A session of its own, so that a hung run is stopped with all its
     # processes (torchrun and srun start more).
-    process = subprocess.Popen(
+    return subprocess.Popen(
         argv,
         cwd=REPO_ROOT,
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True)
+
+
+def run_tool(command: List[str],
+             env: Optional[Dict[str, str]] = None,
+             check: bool = True,
+             timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run ``tools/<command[0]>`` with the arguments ``command[1:]`` from the
+    repository root; its output (stdout and stderr) is in ``.stdout``. With
+    ``check``, a non-zero exit fails the test with the output's tail.
+
+    Its environment: this one plus ``env``, without launcher variables; this
+    interpreter's folder first on ``PATH`` (it is ``python``), the repository
+    root on ``PYTHONPATH`` (configs may import ``tests.*``), one OpenMP thread
+    per process. A run over ``timeout`` seconds is killed with its children.
+    """
+    process = start_tool(command, env)
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -294,4 +303,4 @@ def run_tool(command: List[str],
     if check:
         assert process.returncode == 0, (
             f'{command[0]} exited with {process.returncode}:\n{output[-6000:]}')
-    return subprocess.CompletedProcess(argv, process.returncode, output)
+    return subprocess.CompletedProcess(process.args, process.returncode, output)

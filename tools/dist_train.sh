@@ -16,6 +16,10 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
+# A collective that waits past env_cfg.dist_cfg.timeout ends the run with NCCL
+# too: PyTorch's watchdog stops the process.
+export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
+
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 python -m torch.distributed.run \
     --nnodes="$NNODES" \

@@ -23,6 +23,10 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-4}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 
+# A collective that waits past env_cfg.dist_cfg.timeout ends the run with NCCL
+# too: PyTorch's watchdog stops the process.
+export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
+
 # SRUN_ARGS is left unquoted: it holds several options.
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 srun -p "$PARTITION" \

@@ -20,8 +20,10 @@ from mmengine.runner import Runner
 # Importing mmseg_csl registers its components and `mmseg_csl::` paths.
 from mmseg_csl.engine import (
     add_safe_checkpoint_loading,
+    check_launcher_env,
     close_distributed,
     expand_semi_config,
+    set_default_collective_timeout,
     setup_cpu_distributed,
 )
 
@@ -112,6 +114,8 @@ def main() -> None:
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    set_default_collective_timeout(cfg)
+    check_launcher_env(args.launcher)
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
 

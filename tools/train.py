@@ -11,11 +11,18 @@ config paths resolve, the run loads checkpoints weights-only
 ``semi`` key (unlabeled images added to a supervised config) is expanded after
 ``--cfg-options`` (``mmseg_csl.engine.expand_semi_config``). With a launcher
 and no GPU, the run is distributed on CPU with the gloo backend.
+Before training, the launcher's environment variables and a device for mixed
+precision are checked; a dataset without samples is named; a collective
+operation that waits for the other ranks longer than
+``env_cfg.dist_cfg.timeout`` (600 s unless the config sets it) stops the run
+with the rank and the last iteration (docs/tools.md, "Checked before training
+and during it").
 """
 import argparse
 import logging
 import os
 import os.path as osp
+from glob import glob
 from typing import Optional
 
 import torch
@@ -25,13 +32,22 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 # Importing mmseg_csl registers its components and `mmseg_csl::` paths.
+from mmseg_csl.datasets import empty_datasets_named
 from mmseg_csl.engine import (
     add_safe_checkpoint_loading,
+    check_launcher_env,
     close_distributed,
+    collective_timeout_reported,
     expand_semi_config,
+    set_default_collective_timeout,
     setup_cpu_distributed,
 )
-from mmseg_csl.engine.precision import PRECISIONS, set_precision, training_precision
+from mmseg_csl.engine.precision import (
+    PRECISIONS,
+    check_precision_supported,
+    set_precision,
+    training_precision,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -108,6 +124,24 @@ def enable_auto_scale_lr(cfg: Config) -> None:
     cfg.auto_scale_lr = dict(auto_scale_lr, enable=True)
 
 
+def report_resume_from_scratch(cfg: Config) -> None:
+    """Say that ``--resume`` starts from scratch in a work directory without
+    a ``last_checkpoint`` record (mmengine logs "resumed from the latest
+    checkpoint None" and trains from iteration 0)."""
+    if not cfg.resume or cfg.get('load_from') is not None or \
+            osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+        return
+    message = (f'--resume: the work directory {cfg.work_dir} has no checkpoint '
+               'record (last_checkpoint), so training starts from scratch, at '
+               'iteration 0.')
+    files = sorted(osp.basename(path)
+                   for path in glob(osp.join(cfg.work_dir, '*.pth')))
+    if files:
+        message += (f' It holds {", ".join(files)}: to resume from one, add '
+                    '--cfg-options load_from=<file> to --resume.')
+    print_log(message, logger='current', level=logging.WARNING)
+
+
 def main() -> None:
     args = parse_args()
 
@@ -123,15 +157,20 @@ def main() -> None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     configure_precision(cfg, args.amp, args.amp_dtype)
+    check_precision_supported(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     cfg.resume = args.resume
+    set_default_collective_timeout(cfg)
+    check_launcher_env(args.launcher)
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
 
     add_safe_checkpoint_loading(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    report_resume_from_scratch(cfg)
+    with empty_datasets_named(), collective_timeout_reported(runner):
+        runner.train()
     del runner
     close_distributed()
 

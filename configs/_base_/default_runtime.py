@@ -4,7 +4,9 @@ custom_imports = dict(imports=['mmseg_csl'], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    # timeout: seconds a collective operation waits for the other ranks
+    # before the run stops (mmseg_csl.engine.collective_timeout).
+    dist_cfg=dict(backend='nccl', timeout=600),
 )
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(

@@ -6,9 +6,14 @@ folder has no image of its suffix, loads an empty sample list; mmengine's
 "need at least one array to concatenate", naming neither the dataset nor the
 file. The datasets of this package (``CamVidDataset``, ``COCOObjectDataset``,
 ``UniMatchSplitDataset``) take :class:`NonEmptyDatasetMixin`, which raises an
-error naming the source instead. mmseg's and mmengine's own datasets are left
-as they are.
+error naming the source instead. mmseg's and mmengine's own datasets raise
+the same error while :func:`empty_datasets_named` is active, as it is during
+``tools/train.py``; elsewhere they are left as they are.
 """
+import contextlib
+from typing import Iterator
+
+from mmengine.dataset import BaseDataset
 
 
 def describe_data_source(dataset) -> str:
@@ -41,3 +46,24 @@ class NonEmptyDatasetMixin:
         if not self.data_list:
             raise ValueError(f'{describe_data_source(self)} has no samples')
         return super()._serialize_data()
+
+
+@contextlib.contextmanager
+def empty_datasets_named() -> Iterator[None]:
+    """Within the block, every mmengine ``BaseDataset`` (mmseg's datasets
+    among them) that serialises an empty sample list raises the ValueError of
+    :class:`NonEmptyDatasetMixin`, naming its source, where numpy's
+    "need at least one array to concatenate" would come; a dataset with
+    samples serialises as before."""
+    serialize = BaseDataset._serialize_data
+
+    def serialize_non_empty(dataset: BaseDataset):
+        if not dataset.data_list:
+            raise ValueError(f'{describe_data_source(dataset)} has no samples')
+        return serialize(dataset)
+
+    BaseDataset._serialize_data = serialize_non_empty
+    try:
+        yield
+    finally:
+        BaseDataset._serialize_data = serialize

@@ -3,14 +3,23 @@ from .checkpoint import (
     safe_checkpoint_globals,
     safe_checkpoint_loading,
 )
+from .collective_timeout import (
+    CollectiveTimeoutError,
+    collective_timeout_reported,
+    set_default_collective_timeout,
+)
 from .cpu_distributed import close_distributed, setup_cpu_distributed
 from .dry_run import DryRunReport, dry_run, load_config, prepare_dry_run
 from .hooks import *  # noqa: F401,F403
 from .hooks import __all__ as _hooks_all
+from .launcher_env import check_launcher_env
 from .semi_config import expand_semi_config
 
 __all__ = [
     'load_from_local', 'safe_checkpoint_globals', 'safe_checkpoint_loading',
+    'CollectiveTimeoutError', 'collective_timeout_reported',
+    'set_default_collective_timeout',
     'close_distributed', 'setup_cpu_distributed', 'DryRunReport', 'dry_run',
-    'load_config', 'prepare_dry_run', 'expand_semi_config', *_hooks_all
+    'load_config', 'prepare_dry_run', 'check_launcher_env', 'expand_semi_config',
+    *_hooks_all
 ]

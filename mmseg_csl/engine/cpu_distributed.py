@@ -25,7 +25,8 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     """Start the gloo process group and adapt ``cfg`` for a CPU-only run.
 
     - ``env_cfg.dist_cfg.backend`` becomes ``'gloo'`` and the process group
-      is started here (the Runner then skips its own start);
+      is started here (the Runner then skips its own start), with
+      ``env_cfg.dist_cfg.timeout`` (seconds) as its collective timeout;
     - the DDP model wrapper gets ``device_ids=None``;
     - ``SyncBN`` in ``cfg.model`` becomes ``BN`` and ``cfg.sync_bn`` is
       dropped, since SyncBN runs on GPUs only: each process normalises with

@@ -12,6 +12,12 @@ choose another.
 from typing import Union
 
 from mmengine.config import Config, ConfigDict
+from mmengine.device import (
+    is_cuda_available,
+    is_mlu_available,
+    is_musa_available,
+    is_npu_available,
+)
 
 FLOAT32 = 'float32'
 AMP_DTYPES = ('bfloat16', 'float16')
@@ -58,3 +64,23 @@ def training_precision(cfg: Union[Config, ConfigDict]) -> str:
         return FLOAT32
     dtype = wrapper.get('dtype') or 'float16'
     return str(dtype).replace('torch.', '')
+
+
+def check_precision_supported(cfg: Union[Config, ConfigDict]) -> None:
+    """Refuse mixed precision on a machine without the devices mmengine's
+    ``AmpOptimWrapper`` runs on (CUDA, NPU, MLU, MUSA), before anything is
+    built: mmengine fails there with an assertion about its wrapper.
+
+    Raises:
+        RuntimeError: naming the precision and the ways out
+            (``--amp-dtype float32``, a GPU).
+    """
+    precision = training_precision(cfg)
+    if precision == FLOAT32 or is_cuda_available() or is_npu_available() \
+            or is_mlu_available() or is_musa_available():
+        return
+    raise RuntimeError(
+        f'{precision} mixed precision (AmpOptimWrapper, asked for by --amp, '
+        "--amp-dtype or the config's optim_wrapper) needs a GPU, and this "
+        'machine has none (torch.cuda.is_available() is False): train in '
+        'float32 with --amp-dtype float32, or on a GPU.')

@@ -60,7 +60,8 @@ def expand_semi_config(cfg: Config) -> bool:
       it picks the ``semi_train_cfg`` of ``configs/_base_/semi/methods.py``
       and the unlabeled views of ``configs/_base_/semi/views.py``;
     - ``unlabeled``: the unlabeled dataset, an ``UnlabeledImageDataset``
-      (``data_root``: the image folder; ``img_suffix``, ``recursive``), or
+      (``data_root``: the image folder; ``img_suffix``, ``recursive``,
+      ``max_unreadable_share``), or
       any dataset with a ``type``; a ``pipeline`` given here replaces the
       one derived from the labeled pipeline (the views are appended);
     - ``crop_size`` (optional): the unlabeled crop, where the labeled

@@ -10,6 +10,7 @@ from mmseg_csl.datasets import (
     NonEmptyDatasetMixin,
     UniMatchSplitDataset,
     describe_data_source,
+    empty_datasets_named,
 )
 from tests.data_utils import make_tiny_seg_dataset
 
@@ -64,3 +65,18 @@ def test_mmseg_datasets_keep_mmengine_behaviour(tiny_kwargs, tmp_path):
 
 def test_description_of_a_dataset_without_files():
     assert describe_data_source(object()) == 'object'
+
+
+def test_mmseg_datasets_are_named_while_empty_datasets_are_named(tiny_kwargs,
+                                                                 tmp_path):
+    (tmp_path / 'split.txt').write_text('')
+    split = re.escape(str(tmp_path / 'split.txt'))
+    with empty_datasets_named():
+        with pytest.raises(ValueError, match=f"^BaseSegDataset with ann_file "
+                           f"'{split}' has no samples$"):
+            BaseSegDataset(**tiny_kwargs, ann_file='split.txt')
+        # An empty split file of this package's datasets is named as before.
+        with pytest.raises(ValueError, match="^CamVidDataset with ann_file"):
+            CamVidDataset(**tiny_kwargs, ann_file='split.txt')
+        assert len(BaseSegDataset(**tiny_kwargs)) == 2
+    assert BaseSegDataset._serialize_data is BaseDataset._serialize_data

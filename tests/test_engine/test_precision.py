@@ -4,8 +4,13 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmseg_csl  # noqa: F401
+from mmseg_csl.engine import precision as precision_module
 from mmseg_csl.engine import prepare_dry_run
-from mmseg_csl.engine.precision import set_precision, training_precision
+from mmseg_csl.engine.precision import (
+    check_precision_supported,
+    set_precision,
+    training_precision,
+)
 from tests.tool_utils import load_tool, tiny_experiment_config
 
 SGD = dict(type='SGD', lr=0.01, momentum=0.9)
@@ -86,3 +91,21 @@ def test_dry_run_trains_mixed_precision_configs_in_float32_without_gpu(tmp_path)
     cfg = tiny_config()
     prepare_dry_run(cfg, str(tmp_path / 'dry_run'), iters=1, precision='float16')
     assert training_precision(cfg) == 'float16'
+
+
+@pytest.mark.parametrize('precision', ['bfloat16', 'float16'])
+def test_mixed_precision_without_gpu_is_refused_before_training(monkeypatch,
+                                                                precision):
+    for name in ('is_cuda_available', 'is_npu_available', 'is_mlu_available',
+                 'is_musa_available'):
+        monkeypatch.setattr(precision_module, name, lambda: False)
+    cfg = config()
+    set_precision(cfg, precision)
+    with pytest.raises(RuntimeError, match=f'^{precision} mixed precision '
+                       r'\(AmpOptimWrapper.*needs a GPU.*--amp-dtype float32'):
+        check_precision_supported(cfg)
+    set_precision(cfg, 'float32')
+    check_precision_supported(cfg)
+    monkeypatch.setattr(precision_module, 'is_cuda_available', lambda: True)
+    set_precision(cfg, precision)
+    check_precision_supported(cfg)

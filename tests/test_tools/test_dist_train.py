@@ -1,10 +1,21 @@
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import List, NamedTuple
 
 import pytest
+from mmengine.config import Config
 
-from tests.tool_utils import free_port, run_tool, with_recorded_samples
+from tests.tool_utils import (
+    dump_config,
+    free_port,
+    run_tool,
+    start_tool,
+    with_recorded_samples,
+)
 
 
 class DistRun(NamedTuple):
@@ -69,3 +80,54 @@ def test_semi_supervised_ranks_train_on_different_unlabeled_samples(
     seen1 = {path for paths in unlabeled1 for path in paths}
     assert len(seen0) == len(seen1) == 6
     assert not seen0 & seen1
+
+
+def wait_until_stopped(process: subprocess.Popen, deadline: float) -> None:
+    """Wait until ``process`` is stopped by a signal; fail if it exits or
+    ``deadline`` (``time.monotonic()``) passes first."""
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(process.pid, os.WNOHANG | os.WUNTRACED)
+        if pid:
+            assert os.WIFSTOPPED(status), f'rank 1 ended with status {status}'
+            return
+        time.sleep(0.2)
+    raise AssertionError('rank 1 did not stop')
+
+
+def test_frozen_rank_stops_the_other_after_the_timeout(tiny_config, tmp_path):
+    """Rank 1 of two gloo processes freezes (SIGSTOP) after iteration 2; rank
+    0 stops within env_cfg.dist_cfg.timeout plus a margin, saying which rank
+    waited, after which iteration, and on whom."""
+    timeout, margin = 10, 20
+    cfg = Config.fromfile(tiny_config)
+    cfg.custom_imports.imports.append('tests.freeze_rank_hook')
+    cfg.custom_hooks = [{'type': 'FreezeRankHook', 'rank': 1, 'iteration': 2}]
+    cfg.train_cfg.update(max_iters=6, val_interval=6)
+    cfg.env_cfg.dist_cfg.timeout = timeout
+    config = dump_config(cfg, tmp_path / 'freeze.py')
+    port = str(free_port())
+    logs = [tmp_path / f'rank{rank}.log' for rank in (0, 1)]
+    processes = []
+    try:
+        for rank, log in enumerate(logs):
+            env = {'RANK': str(rank), 'LOCAL_RANK': str(rank), 'WORLD_SIZE': '2',
+                   'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': port}
+            with open(log, 'w') as output:
+                processes.append(start_tool(
+                    ['train.py', config, '--launcher', 'pytorch', '--work-dir',
+                     tmp_path / 'work'], env=env, output=output))
+        wait_until_stopped(processes[1], time.monotonic() + 150)
+        stopped = time.monotonic()
+        returncode = processes[0].wait(timeout=timeout + margin)
+        waited = time.monotonic() - stopped
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    output = logs[0].read_text()
+    assert returncode != 0
+    assert timeout - 2 <= waited <= timeout + margin
+    assert ('CollectiveTimeoutError: Rank 0 of 2 waited more than 10 s '
+            '(env_cfg.dist_cfg.timeout) for rank(s) 1 in a collective operation '
+            'after iteration 2, the last one it completed') in output

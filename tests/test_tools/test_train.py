@@ -1,6 +1,7 @@
 import math
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from tests.data_utils import make_tiny_seg_dataset
@@ -55,3 +56,52 @@ def test_semi_key_trains_a_supervised_config(tiny_config, tmp_path):
     assert 'Load checkpoint from' in result.stdout
     assert 'do not match exactly' not in result.stdout  # every key loads
     assert 'mIoU' in evaluation_metrics(tmp_path / 'test')
+
+
+def test_empty_labeled_split_is_named(tiny_semi_config, tmp_path):
+    split = tmp_path / 'labeled.txt'
+    split.write_text('')
+    result = run_tool(['train.py', tiny_semi_config, '--work-dir', tmp_path / 'w',
+                       '--cfg-options',
+                       f'train_dataloader.dataset.datasets.0.ann_file={split}'],
+                      check=False)
+    assert result.returncode != 0
+    assert f"ValueError: BaseSegDataset with ann_file '{split}' has no samples" \
+        in result.stdout
+    assert 'need at least one array' not in result.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the no-GPU case')
+@pytest.mark.parametrize('options, precision', [
+    (['--amp'], 'bfloat16'), (['--amp-dtype', 'float16'], 'float16')])
+def test_mixed_precision_on_cpu_says_what_to_do(tiny_config, tmp_path, options,
+                                                precision):
+    result = run_tool(['train.py', tiny_config, '--work-dir', tmp_path, *options],
+                      check=False)
+    assert result.returncode != 0
+    assert (f'RuntimeError: {precision} mixed precision (AmpOptimWrapper, asked '
+            'for by --amp') in result.stdout
+    assert 'train in float32 with --amp-dtype float32, or on a GPU' in result.stdout
+    assert 'only available training on gpu' not in result.stdout
+
+
+def test_slurm_launcher_outside_slurm_says_what_is_missing(tiny_config, tmp_path):
+    result = run_tool(['train.py', tiny_config, '--work-dir', tmp_path,
+                       '--launcher', 'slurm'], check=False)
+    assert result.returncode != 0
+    assert ('RuntimeError: --launcher slurm reads the environment variables '
+            'SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST') in result.stdout
+    assert 'missing: SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST' in result.stdout
+    assert 'KeyError' not in result.stdout
+
+
+def test_resume_without_checkpoint_says_it_starts_from_scratch(tiny_config,
+                                                               tmp_path):
+    (tmp_path / 'iter_5.pth').write_bytes(b'')  # no last_checkpoint names it
+    result = run_tool(['train.py', tiny_config, '--work-dir', tmp_path, '--resume',
+                       '--cfg-options', 'train_cfg.max_iters=1'])
+    assert (f'--resume: the work directory {tmp_path} has no checkpoint record '
+            '(last_checkpoint), so training starts from scratch, at iteration 0. '
+            'It holds iter_5.pth: to resume from one, add --cfg-options '
+            'load_from=<file> to --resume.') in result.stdout
+    assert [record['iter'] for record in training_records(tmp_path)] == [1]

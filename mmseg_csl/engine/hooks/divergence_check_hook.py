@@ -1,9 +1,11 @@
 """Stop a diverging run at its first non-finite loss, with a message that
 says so."""
 import math
+import os.path as osp
 from typing import Dict, Optional
 
 import torch
+from mmengine.config import Config
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.optim import AmpOptimWrapper
@@ -35,11 +37,14 @@ class DivergenceCheckHook(Hook):
 
     The message (:func:`~mmseg_csl.models.utils.divergence_message`) names
     the iteration, the non-finite terms, the last finite value of every
-    loss term, the learning rate, the last good checkpoint and what to try
-    (learning rate, warm-up, gradient clipping, mixed precision). The hook
-    also leaves the work directory and whether the run uses mixed precision
-    in the message hub, so that ``SemiSegmentor``, which stops at a
-    non-finite prediction before any loss exists, reports the same.
+    loss term, the learning rate, the last checkpoint, the one to train on
+    from with the command that does it at a lower learning rate, and what to
+    try (learning rate, warm-up, gradient clipping, mixed precision). The
+    hook also leaves the work directory, whether the run uses mixed
+    precision, the config file dumped to the work directory and the
+    config's learning rate in the message hub, so that ``SemiSegmentor``,
+    which stops at a non-finite prediction before any loss exists, reports
+    the same.
 
     This package's configs list it in ``default_hooks``.
     """
@@ -52,7 +57,9 @@ class DivergenceCheckHook(Hook):
         runner.message_hub.update_info(
             RUN_INFO_KEY,
             dict(work_dir=runner.work_dir,
-                 amp=isinstance(runner.optim_wrapper, AmpOptimWrapper)),
+                 amp=isinstance(runner.optim_wrapper, AmpOptimWrapper),
+                 config=dumped_config(runner),
+                 lr=configured_lr(runner.cfg)),
             resumed=False)
 
     def after_train_iter(self,
@@ -94,6 +101,25 @@ class DivergenceCheckHook(Hook):
             iteration=runner.iter + 1,
             logged_through=runner.iter + 1,
             message_hub=runner.message_hub))
+
+
+def dumped_config(runner) -> str:
+    """The copy of its config that mmengine's runner wrote to its work
+    directory (``Runner.dump_config``): the config as trained, with the
+    command line's options and the ``semi`` key expanded."""
+    filename = runner.cfg.filename
+    name = osp.basename(filename) if filename else f'{runner.timestamp}.py'
+    return osp.join(runner.work_dir, name)
+
+
+def configured_lr(cfg: Config) -> Optional[float]:
+    """``optim_wrapper.optimizer.lr`` of ``cfg``, if it has one optimizer
+    with a numeric learning rate."""
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
+    lr = optimizer.get('lr') if isinstance(optimizer, dict) else None
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        return None
+    return float(lr)
 
 
 def first_non_finite(state_dict: Dict[str, Tensor]) -> Optional[str]:

@@ -1,7 +1,9 @@
 """A diverging run stops at its first non-finite loss, prediction or weight
-with a message that says so, and keeps its last checkpoint of finite weights."""
+with a message that says so, keeps its last checkpoint of finite weights and
+advises a command that trains on from a good one at a lower learning rate."""
 import math
 import re
+import shlex
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +17,13 @@ import mmseg_csl  # noqa: F401
 from mmseg_csl.engine import load_from_local
 from mmseg_csl.engine.hooks import DivergenceCheckHook
 from mmseg_csl.models.utils import TrainingDivergedError, divergence_message
-from tests.tool_utils import tiny_experiment_config, tiny_semi_experiment_config
+from mmseg_csl.models.utils.divergence import RecoveryCheckpoint, recovery_checkpoint
+from tests.tool_utils import (
+    run_tool,
+    tiny_experiment_config,
+    tiny_semi_experiment_config,
+    training_records,
+)
 
 HUGE_LR = 1e8
 
@@ -107,3 +115,75 @@ def test_first_iteration_points_at_data_and_setup():
         'learning rate.',
         'No checkpoint was saved before the divergence.']
     assert 'this run uses mixed precision (AmpOptimWrapper)' in message
+
+
+def test_advised_command_trains_on_from_a_good_checkpoint_at_a_lower_lr(tmp_path):
+    """A warm-up to a learning rate of 1000 diverges; the command the message
+    advises loads the last checkpoint saved before the loss grew and trains
+    with the config's schedule at a tenth of that rate (with --resume the
+    saved scheduler would bring back the rate that diverged)."""
+    cfg = tiny_experiment_config(tmp_path / 'data', max_iters=8)
+    cfg['optim_wrapper']['optimizer']['lr'] = 1000.0
+    cfg['param_scheduler'] = [{'type': 'LinearLR', 'start_factor': 1e-5,
+                               'end': 8, 'by_epoch': False}]
+    cfg['default_hooks']['checkpoint']['interval'] = 1
+    cfg['default_hooks']['divergence_check'] = {'type': 'DivergenceCheckHook'}
+    work_dir = tmp_path / 'work'
+    cfg.update(work_dir=str(work_dir), experiment_name='diverging',
+               log_level='WARNING')
+    with pytest.raises(TrainingDivergedError) as error:
+        Runner.from_cfg(Config(cfg)).train()
+    message = str(error.value)
+    # The loss of iteration 2 (weights of iter_1, updated at lr 0.01) is the
+    # last one near the initial loss; iteration 3 follows a step at lr 143.
+    assert (f'Checkpoint to train on from: {work_dir}/iter_1.pth (its weights '
+            'gave loss=') in message
+    [command] = [line.strip() for line in message.splitlines()
+                 if line.startswith('    python tools/train.py ')]
+    argv = shlex.split(command)[2:]
+    assert argv[argv.index('--work-dir') + 1] == f'{work_dir}_lr100'
+    assert argv[-2:] == [f'load_from={work_dir}/iter_1.pth',
+                         'optim_wrapper.optimizer.lr=100']
+    assert '--resume' not in argv
+
+    result = run_tool(['train.py', *argv])
+
+    assert f'from path: {work_dir}/iter_1.pth' in result.stdout
+    records = training_records(f'{work_dir}_lr100')
+    assert [record['iter'] for record in records] == list(range(1, 9))
+    assert records[0]['lr'] == pytest.approx(100 * 1e-5)
+    assert max(record['lr'] for record in records) == pytest.approx(100)
+    assert records[0]['loss'] == pytest.approx(1.54, abs=0.05)
+    assert all(math.isfinite(record['loss']) for record in records)
+    assert Path(f'{work_dir}_lr100', 'iter_8.pth').is_file()
+
+
+def test_recovery_checkpoint_is_the_latest_before_the_loss_grew():
+    checkpoints = [(2, 'iter_2.pth'), (4, 'iter_4.pth'), (6, 'iter_6.pth')]
+    losses = {1: 2.0, 2: 1.8, 3: 1.5, 4: 1.4, 5: 9.0, 6: 40.0, 7: 1e6}
+    found = recovery_checkpoint(checkpoints, losses)
+    # iter_6 gave 1e6 at iteration 7; iter_4 gave 9.0, within 10x the median
+    # (1.65) of iterations 1-4.
+    assert found == RecoveryCheckpoint('iter_4.pth', 5, 9.0, 1.65)
+    # The checkpoint whose next iteration diverged is not vouched for.
+    assert recovery_checkpoint([(7, 'iter_7.pth')], losses) is None
+    assert recovery_checkpoint([(6, 'iter_6.pth')], losses) is None
+
+
+def test_without_a_good_checkpoint_the_command_trains_from_the_start(tmp_path):
+    config = tmp_path / 'run.py'
+    config.write_text('')
+    (tmp_path / 'iter_1.pth').write_bytes(b'')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_1.pth'))
+    hub = MessageHub('divergence_no_good_checkpoint')
+    hub.update_info('iter', 2)
+    for loss in (1.5, 1e9):
+        hub.update_scalar('train/loss', loss)
+    hub.update_info('divergence_check', {
+        'work_dir': str(tmp_path), 'amp': False, 'config': str(config),
+        'lr': 0.02})
+    message = divergence_message('the loss terms loss=nan are not finite',
+                                 message_hub=hub)
+    assert 'No kept checkpoint gave, in the iteration after it, a loss' in message
+    assert (f'    python tools/train.py {config} --work-dir {tmp_path}_lr0.002 '
+            '--cfg-options optim_wrapper.optimizer.lr=0.002') in message.splitlines()
