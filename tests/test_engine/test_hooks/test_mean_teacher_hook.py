@@ -1,8 +1,10 @@
+import logging
 from types import SimpleNamespace
 
 import pytest
 import torch
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
@@ -38,7 +40,7 @@ class StateProbe(Hook):
 
 
 def test_teacher_follows_the_ema_rule_in_a_runner(tmp_path):
-    momentum = 0.5
+    momentum = 0.25
     before, after = StateProbe('ABOVE_NORMAL'), StateProbe('LOWEST')
     runner = semi_runner(
         tmp_path,
@@ -59,8 +61,8 @@ def test_teacher_follows_the_ema_rule_in_a_runner(tmp_path):
         changed = False
         for key, value in new_teacher.items():
             if value.is_floating_point():
-                expected = momentum * old_teacher[key] + (
-                    1 - momentum) * student[key]
+                expected = (1 - momentum) * old_teacher[key] + (
+                    momentum * student[key])
                 assert torch.allclose(value, expected, atol=1e-6), key
                 changed |= not torch.equal(value, old_teacher[key])
             else:
@@ -78,7 +80,7 @@ def test_resumed_run_keeps_its_teacher_and_interval_is_respected():
         for param in model.teacher.parameters():
             param.add_(1.0)
     kept = {k: v.clone() for k, v in model.teacher.state_dict().items()}
-    hook = MeanTeacherHook(momentum=0.9, interval=2)
+    hook = MeanTeacherHook(momentum=0.1, interval=2)
 
     hook.before_train(_fake_runner(model, 10))
     hook.after_train_iter(_fake_runner(model, 10), batch_idx=0)
@@ -98,7 +100,66 @@ def test_model_without_teacher_is_refused():
             hook.before_train(_fake_runner(model, 0))
 
 
-@pytest.mark.parametrize('kwargs', [{'momentum': 1.0}, {'interval': 0}])
+def test_one_update_is_mmdetections_formula():
+    """One update against MMDetection's ``MeanTeacherHook.momentum_update``
+    written out: ``teacher * (1 - momentum) + student * momentum`` for every
+    parameter and floating buffer; integer buffers are the student's."""
+    model = MODELS.build(semi_segmentor_cfg(teacher='ema'))
+    with torch.no_grad():
+        for tensor in (*model.teacher.parameters(), *model.teacher.buffers()):
+            if tensor.is_floating_point():
+                tensor.add_(torch.rand_like(tensor))
+    momentum = 0.2
+    old_teacher = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    student = model.segmentor.state_dict()
+    assert any(not v.is_floating_point() for v in student.values())
+
+    MeanTeacherHook(momentum=momentum).after_train_iter(
+        _fake_runner(model, 0), batch_idx=0)
+
+    for key, value in model.teacher.state_dict().items():
+        if value.is_floating_point():
+            expected = old_teacher[key].mul(1 - momentum).add(
+                student[key], alpha=momentum)
+            torch.testing.assert_close(value, expected, msg=key)
+        else:
+            assert torch.equal(value, student[key]), key
+
+
+class _Records(logging.Handler):
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def logged_warnings():
+    logger = MMLogger.get_current_instance()
+    records = _Records()
+    logger.addHandler(records)
+    yield records.messages
+    logger.removeHandler(records)
+
+
+def test_a_teacher_share_as_momentum_draws_a_warning(logged_warnings):
+    MeanTeacherHook(momentum=0.999)
+    assert len(logged_warnings) == 1
+    assert "student's share" in logged_warnings[0]
+    assert 'momentum=0.001' in logged_warnings[0]
+
+
+@pytest.mark.parametrize('momentum', [0.001, 0.5])
+def test_a_student_share_draws_no_warning(logged_warnings, momentum):
+    MeanTeacherHook(momentum=momentum)
+    assert logged_warnings == []
+
+
+@pytest.mark.parametrize('kwargs', [{'momentum': 0}, {'momentum': -0.1},
+                                    {'momentum': 1.5}, {'interval': 0}])
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         MeanTeacherHook(**kwargs)
