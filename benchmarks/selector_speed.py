@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from mmseg_csl import CSLSelector  # noqa: E402
+from mmseg_csl.analysis.reference_csl import reference_csl  # noqa: E402
 from mmseg_csl.ops import kernels_built  # noqa: E402
-from tests.reference_csl import reference_csl  # noqa: E402
 
 
 def make_inputs(batch: int, classes: int, size: int, device: str):

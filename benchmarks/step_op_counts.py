@@ -7,21 +7,21 @@ method, counted on CPU.
 On a GPU the step of the Pascal R101 configs is bound by the host launching
 kernels (``benchmarks/gpu/RESULTS.md``): what a phase costs there follows the
 number of operators it dispatches more than their size. This counts them,
-without a GPU: the configs of ``gpu_check.py`` on generated data at a small
-crop (the operators do not depend on it), float32 (``--bf16``: under CPU
-autocast to bfloat16, as mixed precision adds its casts), one thread; each
-phase of
-the last of ``--iters`` training steps (the same phases as ``gpu_check.py``'s
-"where train_step goes": the methods of ``SemiSegmentor`` and the optimiser
-wrapper's ``update_params``, i.e. backward and step). Operators are ATen
-calls as PyTorch's dispatcher sees them (``TorchDispatchMode``), views and
-in-place ones included; the compiled selection kernels count as none.
-``--smoke`` uses ``gpu_check.py``'s small backbone.
+without a GPU: the configs of ``benchmarks/gpu/check.py`` on generated data
+at a small crop (the operators do not depend on it), float32 (``--bf16``:
+under CPU autocast to bfloat16, as mixed precision adds its casts), one
+thread; each phase of the last of ``--iters`` training steps (the same phases
+as the GPU check's "where train_step goes": those ``SemiSegmentor`` marks,
+:mod:`mmseg_csl.models.utils.step_phases`, and the optimiser wrapper's
+``update_params``, i.e. backward and step). Operators are ATen calls as
+PyTorch's dispatcher sees them (``TorchDispatchMode``), views and in-place
+ones included; the compiled selection kernels count as none. ``--smoke``
+uses the GPU check's small backbone.
 """
 import argparse
 import os.path as osp
 import sys
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -29,12 +29,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.gpu_check import (  # noqa: E402
-    CONFIGS,
-    PhaseTimes,
-    markdown_table,
-    shrink_for_cpu,
+from benchmarks.gpu.configs import CONFIGS, SMOKE_MODEL  # noqa: E402
+from benchmarks.gpu.step_timing import mark_update_params  # noqa: E402
+from mmseg_csl.models.utils import (  # noqa: E402
+    StepPhaseObserver,
+    observe_step_phases,
 )
+from mmseg_csl.utils import markdown_table  # noqa: E402
 
 
 class OperatorCount(TorchDispatchMode):
@@ -49,17 +50,20 @@ class OperatorCount(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def counter_of(counts: Dict[str, int]) -> Callable[[str, Callable], Callable]:
-    """A wrapper for :meth:`PhaseTimes.wrap` that leaves the operators of a
-    phase's last call in ``counts[phase]``."""
-    def counted(name: str, method: Callable) -> Callable:
-        def wrapper(*args, **kwargs):
-            with OperatorCount() as counter:
-                result = method(*args, **kwargs)
-            counts[name.strip('_')] = counter.count
-            return result
-        return wrapper
-    return counted
+class PhaseOperatorCounts(StepPhaseObserver):
+    """Leaves the operators of each phase's last run in ``counts[phase]``."""
+
+    def __init__(self) -> None:
+        self.counts: Dict[str, int] = {}
+        self.counting: Dict[str, OperatorCount] = {}
+
+    def enter(self, phase: str) -> None:
+        self.counting[phase] = OperatorCount().__enter__()
+
+    def exit(self, phase: str) -> None:
+        counter = self.counting.pop(phase)
+        counter.__exit__(None, None, None)
+        self.counts[phase] = counter.count
 
 
 def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
@@ -69,8 +73,10 @@ def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
     from mmengine.runner import Runner
 
     from mmseg_csl.engine import load_config, prepare_dry_run
+    from mmseg_csl.engine.dry_run import shrink_config
     cfg = load_config(osp.join(ROOT, CONFIGS[method]))
-    shrink_for_cpu(cfg, max_side=crop, small_model=smoke)
+    shrink_config(cfg, max_side=crop, model_update=SMOKE_MODEL if smoke else None,
+                  load_in_main_process=True)
     prepare_dry_run(cfg, osp.join(out, 'data', method), iters=iters,
                     precision='float32')
     cfg.work_dir = osp.join(out, 'work_dirs', method)
@@ -79,14 +85,14 @@ def phase_counts(method: str, crop: int, iters: int, smoke: bool, bf16: bool,
     runner = Runner.from_cfg(cfg)
     optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     model = runner.model
-    counts: Dict[str, int] = {}
-    PhaseTimes.wrap(model, optim_wrapper, counter_of(counts))
+    mark_update_params(optim_wrapper)
     batches = iter(runner.train_dataloader)
     model.train()
-    for _ in range(iters):
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
-            model.train_step(next(batches), optim_wrapper)
-    return counts
+    with observe_step_phases(PhaseOperatorCounts()) as operators:
+        for _ in range(iters):
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+                model.train_step(next(batches), optim_wrapper)
+    return operators.counts
 
 
 def table(results: Dict[str, Dict[str, int]]) -> str:

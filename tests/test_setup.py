@@ -1,10 +1,14 @@
-"""The wheel that ``setup.py`` builds holds the package and nothing else."""
+"""The wheel that ``setup.py`` builds holds the package and nothing else, and
+the tools it installs run from the installed package alone."""
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Tuple
+
+import pytest
 
 from tests.tool_utils import REPO_ROOT
 
@@ -31,8 +35,11 @@ def copy_checkout(destination: Path) -> None:
             shutil.copy2(source, destination / name)
 
 
-def test_wheel_holds_the_package_with_its_configs_and_tools_only(tmp_path):
-    source, dist = tmp_path / 'src', tmp_path / 'dist'
+@pytest.fixture(scope='module')
+def built_wheel(tmp_path_factory) -> Tuple[Path, Path]:
+    """The copied checkout and the wheel built from it."""
+    root = tmp_path_factory.mktemp('wheel')
+    source, dist = root / 'src', root / 'dist'
     copy_checkout(source)
     env = dict(os.environ, MMSEG_CSL_WITH_OPS='0')  # no compiled kernels: fast
     subprocess.run(
@@ -40,6 +47,11 @@ def test_wheel_holds_the_package_with_its_configs_and_tools_only(tmp_path):
          '--no-index', '-q', '-w', str(dist), str(source)],
         env=env, check=True, capture_output=True, timeout=300)
     [wheel] = dist.glob('mmseg_csl-*.whl')
+    return source, wheel
+
+
+def test_wheel_holds_the_package_with_its_configs_and_tools_only(built_wheel):
+    source, wheel = built_wheel
     names = zipfile.ZipFile(wheel).namelist()
 
     top_level = {name.split('/')[0] for name in names}
@@ -55,3 +67,47 @@ def test_wheel_holds_the_package_with_its_configs_and_tools_only(tmp_path):
     assert mim == shipped | {'mmseg_csl/.mim/model-index.yml'}
     assert not [name for name in names
                 if name.split('/')[1] in ('tests', 'benchmarks')]
+
+
+# Shell scripts of tools/ without a --help: the launchers print their usage on
+# too few arguments and hand everything else to train.py or test.py (which the
+# test runs), and setup_env.sh installs. Their syntax is checked instead.
+SHELL_TOOLS = ('dist_test.sh', 'dist_train.sh', 'setup_env.sh', 'slurm_test.sh',
+               'slurm_train.sh')
+
+
+def test_every_tool_answers_help_from_an_installed_copy(built_wheel, tmp_path):
+    """Each Python script of the installed ``mmseg_csl/.mim/tools`` runs with
+    the installed package and the environment's libraries only: run from
+    another folder, with no checkout on the path."""
+    _, wheel = built_wheel
+    target, elsewhere = tmp_path / 'installed', tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index', '-q',
+         '--target', str(target), str(wheel)],
+        check=True, capture_output=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    probe = subprocess.run(
+        [sys.executable, '-c',
+         'import importlib.util, sys, mmseg_csl; print(mmseg_csl.__file__); '
+         'print(importlib.util.find_spec("benchmarks")); print(*sys.path)'],
+        cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
+    package, benchmarks, path = probe.stdout.splitlines()
+    assert Path(package).is_relative_to(target)
+    assert benchmarks == 'None'
+    assert not [entry for entry in path.split()
+                if entry and Path(entry).resolve().is_relative_to(REPO_ROOT)]
+
+    tools = target / 'mmseg_csl' / '.mim' / 'tools'
+    scripts = sorted(tools.rglob('*.py'))
+    assert {script.name for script in scripts} >= {'train.py', 'test.py', 'demo.py'}
+    for script in scripts:
+        result = subprocess.run([sys.executable, str(script), '--help'],
+                                cwd=elsewhere, env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0 and 'usage:' in result.stdout, (
+            f'{script.relative_to(tools)}:\n{result.stdout}{result.stderr}')
+    assert sorted(script.name for script in tools.rglob('*.sh')) == list(SHELL_TOOLS)
+    for name in SHELL_TOOLS:
+        subprocess.run(['bash', '-n', str(tools / name)], check=True)

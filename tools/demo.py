@@ -53,12 +53,17 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_csl  # noqa: E402  (registers the package's components)
-from benchmarks.camvid.report import number, read_log_scalars  # noqa: E402
-from benchmarks.camvid.train_job import test_scores  # noqa: E402
+from mmseg_csl.analysis import score_test_split  # noqa: E402
 from mmseg_csl.datasets.samplers.multi_source_sampler import (  # noqa: E402
     split_batch,
 )
 from mmseg_csl.datasets.synthetic_shapes import write_shapes_dataset  # noqa: E402
+from mmseg_csl.utils import (  # noqa: E402
+    config_dicts,
+    markdown_table,
+    number,
+    read_log_scalars,
+)
 
 WARM_START = 'configs/demo/supervised_tiny-deeplabv3plus_1xb4-800it_shapes-64x64.py'
 # Run folder -> (name in the table, config, colour in the plots), in table order.
@@ -148,27 +153,18 @@ def prepare_data(root: str, num_labeled: int, num_unlabeled: int, num_val: int,
     return spec
 
 
-def point_at(cfg, key: str, value) -> None:
-    """Set ``key`` to ``value`` in every dict of the config tree that has it."""
-    if isinstance(cfg, dict):
-        if key in cfg:
-            cfg[key] = value
-        for child in cfg.values():
-            point_at(child, key, value)
-    elif isinstance(cfg, (list, tuple)):
-        for child in cfg:
-            point_at(child, key, value)
-
-
 def demo_config(path: str, run_dir: str, name: str, data: dict, iters: int,
                 seed: int, load_from: Optional[str] = None,
                 lr: Optional[float] = None) -> Config:
     """The config at ``path`` made into one run of the demo: its data
     (``data``: ``root`` and the split sizes), work dir, seed, starting
     checkpoint, learning rate and length. The model is scored after training
-    (``test_scores``), so the run does not validate."""
+    (:func:`~mmseg_csl.analysis.score_test_split`), so the run does not
+    validate."""
     cfg = Config.fromfile(osp.join(REPO_ROOT, path))
-    point_at(cfg._cfg_dict, 'data_root', data['root'])
+    for node in config_dicts(cfg._cfg_dict):
+        if 'data_root' in node:
+            node['data_root'] = data['root']
     sampler = cfg.train_dataloader.sampler
     if sampler.type == 'MultiSourceSampler':
         # One epoch of the sampler for the whole run: mmengine's
@@ -244,7 +240,7 @@ def train_and_score(cfg: Config, settings: dict, fresh: bool) -> dict:
     start, cpu_start = time.perf_counter(), time.process_time()
     runner = Runner.from_cfg(cfg)
     runner.train()
-    result = dict(test_scores(runner), key=key, log_dir=runner.log_dir,
+    result = dict(score_test_split(runner), key=key, log_dir=runner.log_dir,
                   checkpoint=osp.join(cfg.work_dir,
                                       f'iter_{cfg.train_cfg.max_iters}.pth'),
                   sup_weight=getattr(runner.model, 'sup_weight', 1.0))
@@ -336,21 +332,20 @@ def results_table(warm: dict, runs: Dict[str, List[dict]], warm_iters: int,
                   iters: int) -> List[str]:
     """The markdown table of the warm start and each way of continuing."""
     classes = list(warm['class_iou'])
-    header = ['model', 'mIoU', 'mIoU per seed', *classes, 'wall time']
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    rows = [(f'warm start: supervised-only, {warm_iters} it', summary([warm]))]
-    rows += [(f'+ {iters} it {FINE_TUNING[key][0]}', summary(method_runs))
-             for key, method_runs in runs.items()]
-    for name, stats in rows:
+    models = [(f'warm start: supervised-only, {warm_iters} it', summary([warm]))]
+    models += [(f'+ {iters} it {FINE_TUNING[key][0]}', summary(method_runs))
+               for key, method_runs in runs.items()]
+    rows = []
+    for name, stats in models:
         miou = number(stats['mIoU'])
         if len(stats['values']) > 1:
             miou += f' ± {number(stats["sd"])}'
         reused = ' (reused)' if stats['reused'] else ''
-        cells = [name, miou, ' / '.join(number(v) for v in stats['values']),
-                 *(number(stats['class_iou'][c]) for c in classes),
-                 f'{stats["wall_s"]:.0f} s{reused}']
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return lines
+        rows.append([name, miou, ' / '.join(number(v) for v in stats['values']),
+                     *(number(stats['class_iou'][c]) for c in classes),
+                     f'{stats["wall_s"]:.0f} s{reused}'])
+    return markdown_table(['model', 'mIoU', 'mIoU per seed', *classes, 'wall time'],
+                          rows).splitlines()
 
 
 def differences(runs: Dict[str, List[dict]]) -> List[str]:

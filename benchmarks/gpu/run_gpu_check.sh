@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install mmseg_csl's dependencies on a bare GPU machine from files brought
-# along, then run benchmarks/gpu_check.py. README.md beside this file says what
+# along, then run benchmarks/gpu/check.py. README.md beside this file says what
 # to bring (benchmarks/gpu/prepare.sh downloads it) and how to run it.
 #
-#   bash benchmarks/gpu/run_gpu_check.sh [extra arguments of gpu_check.py]
+#   bash benchmarks/gpu/run_gpu_check.sh [extra arguments of benchmarks/gpu/check.py]
 #
 # Environment (all optional):
 #   OUT                 where the table, the numbers and the logs go (the device
@@ -16,7 +16,7 @@
 #   MMSEG_CSL_WITH_CUDA 0: build the CPU kernels only (default: also the CUDA
 #                       kernels, for this GPU's architecture, where nvcc is found)
 #   TIME_LIMIT_S        the whole run aims to end within this (default 520 s);
-#                       gpu_check.py gets what the installation leaves of it
+#                       check.py gets what the installation leaves of it
 #   PYTHON              the interpreter that has torch (default python3)
 set -euo pipefail
 export PYTHONUNBUFFERED=1
@@ -129,7 +129,7 @@ for folder in csl_selection csl_selection_masking; do
 done
 
 BUDGET=$(( TIME_LIMIT_S - $(elapsed) - 10 ))
-step "benchmarks/gpu_check.py, budget $BUDGET s"
+step "benchmarks/gpu/check.py, budget $BUDGET s"
 cd "$REPO"
-"$PY" benchmarks/gpu_check.py --out "$WORK" --budget-s "$BUDGET" "$@"
+"$PY" benchmarks/gpu/check.py --out "$WORK" --budget-s "$BUDGET" "$@"
 step "done"

@@ -18,6 +18,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmseg.registry import MODEL_WRAPPERS
 
+from ..utils import config_dicts
+
 CPU_LAUNCHERS = ('pytorch', 'slurm')
 
 
@@ -96,14 +98,9 @@ def cpu_model_wrapper_cfg(cfg: Config) -> dict:
 
 def replace_sync_bn(node: Any) -> None:
     """Turn every ``dict(type='SyncBN', ...)`` nested in ``node`` into ``BN``."""
-    if isinstance(node, dict):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-        for value in node.values():
-            replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            replace_sync_bn(value)
+    for config in config_dicts(node):
+        if config.get('type') == 'SyncBN':
+            config['type'] = 'BN'
 
 
 def close_distributed() -> None:

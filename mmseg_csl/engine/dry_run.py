@@ -30,6 +30,7 @@ from mmseg.registry import DATASETS, RUNNERS
 
 from ..datasets.samplers.multi_source_sampler import split_batch
 from ..datasets.unlabeled_image_dataset import UnlabeledImageDataset
+from ..utils import config_dicts
 from .cpu_distributed import replace_sync_bn
 from .precision import FLOAT32, set_precision, training_precision
 from .registry_lookup import registered_class
@@ -321,19 +322,16 @@ def write_synthetic_dataset(root: str, num_images: int, size: Tuple[int, int],
 
 def drop_pretrained_weights(node: Any) -> None:
     """Set every ``init_cfg`` and ``pretrained`` nested in ``node`` to None."""
-    if isinstance(node, dict):
+    for config in config_dicts(node):
         for key in ('init_cfg', 'pretrained'):
-            if key in node:
-                node[key] = None
-        for value in node.values():
-            drop_pretrained_weights(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            drop_pretrained_weights(value)
+            if key in config:
+                config[key] = None
 
 
 def shrink_config(cfg: Config, max_side: int = SHRUNK_MAX_SIDE,
-                  max_batch: int = SHRUNK_MAX_BATCH) -> None:
+                  max_batch: int = SHRUNK_MAX_BATCH,
+                  model_update: Optional[Dict[str, dict]] = None,
+                  load_in_main_process: bool = False) -> None:
     """Fit a config made for GPUs to a laptop, in place.
 
     If the crop's longer side exceeds ``max_side``, every image size scales by
@@ -342,7 +340,18 @@ def shrink_config(cfg: Config, max_side: int = SHRUNK_MAX_SIDE,
     the ``crop_size`` and ``stride`` of sliding-window testing and the
     ``crop_size`` variable. Batches shrink to at most ``max_batch`` images;
     a ``MultiSourceSampler`` batch to :func:`smallest_multi_source_batch`.
+
+    Args:
+        model_update: part name -> keys updated into that part of the model
+            (of the segmentor a ``SemiSegmentor`` wraps), e.g. a smaller
+            ``backbone`` and ``decode_head`` for a CPU.
+        load_in_main_process: the dataloaders load in the main process
+            (no workers), as a profile or a one-core machine wants.
     """
+    if model_update:
+        model = cfg.model.segmentor if cfg.model.type == 'SemiSegmentor' else cfg.model
+        for part, update in model_update.items():
+            model[part].update(update)
     factor = max_side / max(crop_size(cfg))
     if factor < 1:
         for loader in DATALOADERS:
@@ -354,6 +363,8 @@ def shrink_config(cfg: Config, max_side: int = SHRUNK_MAX_SIDE,
     for loader in DATALOADERS:
         if cfg.get(loader):
             _shrink_batch(cfg[loader], max_batch)
+            if load_in_main_process:
+                cfg[loader].update(num_workers=0, persistent_workers=False)
 
 
 def smallest_multi_source_batch(batch_size: int,
@@ -389,29 +400,19 @@ def _shrink_batch(loader: dict, max_batch: int) -> None:
 def _scale_model_sizes(node: Any, factor: float) -> None:
     """Scale the data preprocessors' ``size`` and the sliding-window
     ``crop_size`` and ``stride`` of test configs nested in a model config."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == 'data_preprocessor':
-                _scale_sizes(value, ('size', ), factor)
-            elif key == 'test_cfg':
-                _scale_sizes(value, ('crop_size', 'stride'), factor)
-            else:
-                _scale_model_sizes(value, factor)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _scale_model_sizes(value, factor)
+    sizes = {'data_preprocessor': ('size', ), 'test_cfg': ('crop_size', 'stride')}
+    for config in config_dicts(node, enter=lambda key, _: key not in sizes):
+        for key, keys in sizes.items():
+            if key in config:
+                _scale_sizes(config[key], keys, factor)
 
 
 def _scale_sizes(node: Any, keys: Sequence[str], factor: float) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in keys:
-                node[key] = _scaled(value, factor)
-            else:
-                _scale_sizes(value, keys, factor)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _scale_sizes(value, keys, factor)
+    """Scale the values of ``keys`` in the dicts nested in ``node``."""
+    for config in config_dicts(node, enter=lambda key, _: key not in keys):
+        for key in keys:
+            if key in config:
+                config[key] = _scaled(config[key], factor)
 
 
 def _scaled(value: Any, factor: float) -> Any:
@@ -430,14 +431,9 @@ def _scaled(value: Any, factor: float) -> Any:
 
 def _values(node: Any, key: str) -> Iterator[Any]:
     """Every value of ``key`` in the dicts nested in ``node``, depth first."""
-    if isinstance(node, dict):
-        for name, value in node.items():
-            if name == key:
-                yield value
-            yield from _values(value, key)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _values(value, key)
+    for config in config_dicts(node):
+        if key in config:
+            yield config[key]
 
 
 def _pair(size: Any) -> Tuple[int, int]:

@@ -25,6 +25,7 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
 
 from ..models.segmentors.semi_segmentor import SemiSegmentor
+from ..utils import config_dicts
 from .registry_lookup import registered_class
 
 # ``semi.method`` -> (its ``semi_train_cfg`` in configs/_base_/semi/methods.py,
@@ -259,16 +260,10 @@ def unlabeled_pipeline(labeled_pipeline: Sequence[dict],
 def _packed_pipelines(dataset: Any) -> List[list]:
     """Every ``pipeline`` list ending with ``PackSegInputs`` in a dataset
     config and the datasets it wraps, outermost first."""
-    found = []
-    if isinstance(dataset, dict):
-        pipeline = dataset.get('pipeline')
-        if pipeline and _type_name(pipeline[-1]) == 'PackSegInputs':
-            found.append(pipeline)
-        for key in ('dataset', 'datasets'):
-            inner = dataset.get(key)
-            for item in inner if isinstance(inner, list) else [inner]:
-                found.extend(_packed_pipelines(item))
-    return found
+    wrapped = config_dicts(dataset, enter=lambda key, _: key in ('dataset', 'datasets'))
+    return [config['pipeline'] for config in wrapped
+            if config.get('pipeline')
+            and _type_name(config['pipeline'][-1]) == 'PackSegInputs']
 
 
 def _type_name(transform: Any) -> str:

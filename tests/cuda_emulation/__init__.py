@@ -8,7 +8,7 @@ built for CPU threads, for tests on machines without a GPU.
 source, ``confidence_features_cuda`` and ``csl_weights_cuda``, which then take
 CPU tensors. What this tests is the kernels' arithmetic, indexing, block
 partition and fixed-order reductions; not CUDA's compiler, memory model or
-speed, which only a GPU run shows (``benchmarks/gpu_check.py``).
+speed, which only a GPU run shows (``benchmarks/gpu/check.py``).
 """
 import os
 import os.path as osp

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py on CPU: its training part on a small backbone
+"""benchmarks/gpu/check.py on CPU: its training part on a small backbone
 (--smoke), its selector part on a small input, its verdicts and its planning
 of iterations. The check itself needs a GPU (benchmarks/gpu/README.md)."""
 import argparse
@@ -7,16 +7,16 @@ import sys
 
 import pytest
 
-from benchmarks.gpu_check import (
+from benchmarks.gpu.report import (
     CARD_24GB_GIB,
     SELECTOR_HEADER,
-    StepTimes,
-    planned_iterations,
     selector_rows,
-    selector_timing,
     training_rows,
     training_verdicts,
 )
+from benchmarks.gpu.selector_timing import selector_timing
+from benchmarks.gpu.step_timing import StepTimes
+from benchmarks.gpu.training import planned_iterations
 from tests.tool_utils import REPO_ROOT
 
 
@@ -130,7 +130,7 @@ def test_step_times_count_the_allocator_calls_after_the_first_steady_iteration()
 def test_smoke_training_on_cpu(tmp_path):
     out = tmp_path / 'out'
     result = subprocess.run(
-        [sys.executable, 'benchmarks/gpu_check.py', '--smoke', '--methods', 'csl',
+        [sys.executable, 'benchmarks/gpu/check.py', '--smoke', '--methods', 'csl',
          '--iters', '3', '--warmup', '1', '--rounds', '2', '--profile-iters', '1',
          '--out', str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True)

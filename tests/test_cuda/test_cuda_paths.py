@@ -4,7 +4,7 @@ CPU path and each other, and the training step on a GPU in float32,
 bfloat16 and float16, alone and under mmengine's AmpOptimWrapper.
 
 Marked ``cuda`` and skipped without a GPU; CI runs on CPU only.
-``benchmarks/gpu_check.py`` runs them on a GPU machine (``pytest -m cuda``).
+``benchmarks/gpu/check.py`` runs them on a GPU machine (``pytest -m cuda``).
 """
 import os
 

@@ -177,6 +177,22 @@ def test_shrink_scales_sizes_and_batches():
     assert semi.val_dataloader.batch_size == 2
 
 
+def test_shrink_updates_the_wrapped_model_and_loads_in_the_main_process():
+    semi = load_config(SEMI_DEMO)
+    semi.train_dataloader.update(num_workers=4, persistent_workers=True)
+    shrink_config(semi, model_update=dict(backbone=dict(base_channels=4)),
+                  load_in_main_process=True)
+    assert semi.model.segmentor.backbone.base_channels == 4
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert semi[loader].num_workers == 0
+        assert semi[loader].persistent_workers is False
+
+    plain = load_config(FCN_CITYSCAPES)
+    shrink_config(plain, model_update=dict(decode_head=dict(channels=8)))
+    assert plain.model.decode_head.channels == 8
+    assert plain.train_dataloader.num_workers == 2  # the config's
+
+
 def test_shrink_scales_sliding_window_testing():
     cfg = load_config('mmseg::unet/unet-s5-d16_fcn_4xb4-40k_hrf-256x256.py')
     assert cfg.model.test_cfg.crop_size == (256, 256)

@@ -87,7 +87,7 @@ def test_dry_run_trains_mixed_precision_configs_in_float32_without_gpu(tmp_path)
     prepare_dry_run(cfg, str(tmp_path / 'dry_run'), iters=1)
     assert training_precision(cfg) == 'float32'
     assert cfg.optim_wrapper.type == 'OptimWrapper'
-    # a precision asked for is kept (as benchmarks/gpu_check.py asks on a GPU)
+    # a precision asked for is kept (as benchmarks/gpu/check.py asks on a GPU)
     cfg = tiny_config()
     prepare_dry_run(cfg, str(tmp_path / 'dry_run'), iters=1, precision='float16')
     assert training_precision(cfg) == 'float16'

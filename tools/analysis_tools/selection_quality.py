@@ -53,6 +53,7 @@ from mmseg_csl.analysis.selection_quality import (  # noqa: E402
     selection_quality,
 )
 from mmseg_csl.engine import safe_checkpoint_loading  # noqa: E402
+from mmseg_csl.utils import markdown_table, number  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -114,26 +115,22 @@ def build_model(cfg: Config, checkpoint: str):
 
 def markdown(quality: dict, title: str) -> str:
     """The report: one table of rules, one of the CSL versions."""
-
-    def number(value: float) -> str:
-        return 'n/a' if value is None or np.isnan(value) else f'{value:.4f}'
-
     lines = [f'# {title}', '',
              f'{quality["pixels"]} annotated pixels of {quality["images"]} frames; '
-             f'pseudo-label accuracy {number(quality["pseudo_label_accuracy"])}; '
-             f'AUROC of the max confidence {number(quality["auroc_max_confidence"])}.',
-             '', '| rule | coverage | precision | recall |', '|---|---|---|---|']
-    for name, stats in quality['rules'].items():
-        lines.append(f'| {name} | {number(stats["coverage"])} | '
-                     f'{number(stats["precision"])} | {number(stats["recall"])} |')
+             f'pseudo-label accuracy {number(quality["pseudo_label_accuracy"], 4)}; '
+             'AUROC of the max confidence '
+             f'{number(quality["auroc_max_confidence"], 4)}.', '',
+             markdown_table(['rule', 'coverage', 'precision', 'recall'], [
+                 [name] + [number(stats[key], 4)
+                           for key in ('coverage', 'precision', 'recall')]
+                 for name, stats in quality['rules'].items()])]
     if quality['csl']:
-        lines += ['', '| CSL version | coverage | precision | threshold precision at '
-                  'that coverage | AUROC of the weight |', '|---|---|---|---|---|']
-        for version, stats in quality['csl'].items():
-            lines.append(f'| {CSL_NAMES[version]} | {number(stats["coverage"])} | '
-                         f'{number(stats["precision"])} | '
-                         f'{number(stats["threshold_precision_at_coverage"])} | '
-                         f'{number(stats["auroc_weight"])} |')
+        lines += ['', markdown_table(
+            ['CSL version', 'coverage', 'precision',
+             'threshold precision at that coverage', 'AUROC of the weight'],
+            [[CSL_NAMES[version]] + [number(stats[key], 4) for key in (
+                'coverage', 'precision', 'threshold_precision_at_coverage',
+                'auroc_weight')] for version, stats in quality['csl'].items()])]
     return '\n'.join(lines) + '\n'
 
 

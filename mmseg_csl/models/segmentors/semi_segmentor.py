@@ -32,6 +32,7 @@ from ..utils import (
     map_tensors,
     running_stats_kept,
     slice_batch,
+    step_phase,
 )
 from ..utils.precision import at_least_float32
 from .decode_adapters import build_decode_adapter
@@ -448,6 +449,7 @@ class SemiSegmentor(BaseSegmentor):
             for name, value in losses.items()
         }
 
+    @step_phase('pseudo_labels')
     def pseudo_labels(self, batch: UnlabeledBatch,
                       weak_logits: Tensor) -> PseudoLabels:
         """Pseudo-labels and weights of the trained weak views and of the
@@ -479,6 +481,7 @@ class SemiSegmentor(BaseSegmentor):
             targets=(selection.pseudo_label, selection.weight, valid),
             source_targets=(source.pseudo_label, source.weight, source_valid))
 
+    @step_phase('strong_views')
     def strong_views(
         self, batch: UnlabeledBatch, pseudo: PseudoLabels
     ) -> Tuple[List[Tensor], List[Tuple[Tensor, Tensor, Tensor]]]:
@@ -502,6 +505,7 @@ class SemiSegmentor(BaseSegmentor):
             views[1] = self.masking(views[1], reliable)[0]
         return views, targets
 
+    @step_phase('unsupervised_losses')
     def unsupervised_losses(self, views: Sequence[Tensor],
                             targets: Sequence[Tuple[Tensor, Tensor, Tensor]],
                             fp_logits: Optional[Tensor],
@@ -526,6 +530,7 @@ class SemiSegmentor(BaseSegmentor):
                 self._resize(at_least_float32(fp_logits), size), *pseudo.targets)
         return losses
 
+    @step_phase('labeled_and_weak_forward')
     def _labeled_and_weak_forward(
             self, sup_images: Tensor, sup_samples: SampleList,
             batch: UnlabeledBatch

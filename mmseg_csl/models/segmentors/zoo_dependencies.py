@@ -9,6 +9,8 @@ check names the missing package before the build.
 import importlib.util
 from typing import Any, Iterator
 
+from ...utils import config_dicts
+
 # Types, other than 'mmdet.*' and 'mmpretrain.*', that need a package.
 _TYPES_NEEDING = {'MaskFormerHead': 'mmdet', 'Mask2FormerHead': 'mmdet'}
 _SCOPED_PACKAGES = ('mmdet', 'mmpretrain')
@@ -16,14 +18,9 @@ _SCOPED_PACKAGES = ('mmdet', 'mmpretrain')
 
 def _types(cfg: Any) -> Iterator[str]:
     """Every ``type`` string in a nested config."""
-    if isinstance(cfg, dict):
-        if isinstance(cfg.get('type'), str):
-            yield cfg['type']
-        for value in cfg.values():
-            yield from _types(value)
-    elif isinstance(cfg, (list, tuple)):
-        for value in cfg:
-            yield from _types(value)
+    for node in config_dicts(cfg):
+        if isinstance(node.get('type'), str):
+            yield node['type']
 
 
 def needed_packages(cfg: Any) -> set:

@@ -3,7 +3,7 @@ import torch
 from mmseg.registry import TASK_UTILS
 
 from mmseg_csl import CSLSelector, ThresholdSelector
-from tests.reference_csl import reference_csl
+from mmseg_csl.analysis.reference_csl import reference_csl
 from tests.selector_vectors import (
     VECTORS,
     assert_matches_vectors,

@@ -1,7 +1,8 @@
 """A straightforward per-image CSL selection, computed the way the authors' released
 code does it: per image, residual features by zeroing the max slot, an SVD of the
 (2, N) point matrix, cluster statistics, z-score weights. It is the yardstick for
-the vectorised :class:`mmseg_csl.CSLSelector` in tests and in ``benchmarks/``.
+the vectorised :class:`mmseg_csl.CSLSelector`: what its tests compare it with,
+and what ``benchmarks/selector_speed.py`` times it against.
 
 ``variant='release'`` clusters the points (c, s) of the CSL release;
 ``variant='masking'`` the points (log c, -s) of the version with random masking.

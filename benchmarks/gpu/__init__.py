@@ -1,0 +1,1 @@
+"""The GPU check of mmseg_csl (``check.py``) in its parts."""
