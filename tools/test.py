@@ -4,10 +4,14 @@
 The arguments of MMSegmentation's ``tools/test.py``. ``mmseg_csl`` is imported
 first: its components are registered, ``mmseg_csl::`` config paths resolve and
 the checkpoint loads weights-only (``SafeCheckpointLoadingHook``, added to
-configs without it). A config's ``semi`` key is expanded
-(``mmseg_csl.engine.expand_semi_config``), so a checkpoint of the
-semi-supervised run it stands for loads. With a launcher and no GPU, the run is
-distributed on CPU with the gloo backend.
+configs without it) and strictly (``CheckpointCheckHook(strict=True)``): a
+checkpoint that is truncated, or whose weights do not fit the config's model,
+stops the test with the file and the weights that differ instead of scoring
+initial weights; a plain segmentor's checkpoint loads into a ``SemiSegmentor``
+config and a ``SemiSegmentor``'s (its student) into a plain config. A config's
+``semi`` key is expanded (``mmseg_csl.engine.expand_semi_config``), so a
+checkpoint of the semi-supervised run it stands for loads. With a launcher and
+no GPU, the run is distributed on CPU with the gloo backend.
 """
 import argparse
 import os
@@ -19,7 +23,9 @@ from mmengine.runner import Runner
 
 # Importing mmseg_csl registers its components and `mmseg_csl::` paths.
 from mmseg_csl.engine import (
+    add_checkpoint_check,
     add_safe_checkpoint_loading,
+    add_seg_map_checks,
     check_launcher_env,
     close_distributed,
     expand_semi_config,
@@ -97,6 +103,7 @@ def main() -> None:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     expand_semi_config(cfg)
+    add_seg_map_checks(cfg)
     # work_dir priority: command line > config > ./work_dirs/<config name>
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -120,6 +127,7 @@ def main() -> None:
         setup_cpu_distributed(cfg, args.launcher)
 
     add_safe_checkpoint_loading(cfg)
+    add_checkpoint_check(cfg, strict=True)
     runner = Runner.from_cfg(cfg)
     runner.test()
     del runner

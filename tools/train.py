@@ -7,10 +7,12 @@ and ``--amp-dtype``. ``--amp`` trains in mixed precision (mmengine's
 configs ask for bfloat16, as the authors trained) in float32.
 ``mmseg_csl`` is imported first: its components are registered, ``mmseg_csl::``
 config paths resolve, the run loads checkpoints weights-only
-(``SafeCheckpointLoadingHook``, added to configs without it), and a config's
-``semi`` key (unlabeled images added to a supervised config) is expanded after
-``--cfg-options`` (``mmseg_csl.engine.expand_semi_config``). With a launcher
-and no GPU, the run is distributed on CPU with the gloo backend.
+(``SafeCheckpointLoadingHook``, added to configs without it), saves only whole
+checkpoints and resumes past a truncated one (``CheckpointCheckHook``, added
+likewise), and a config's ``semi`` key (unlabeled images added to a supervised
+config) is expanded after ``--cfg-options``
+(``mmseg_csl.engine.expand_semi_config``). With a launcher and no GPU, the run
+is distributed on CPU with the gloo backend.
 Before training, the launcher's environment variables and a device for mixed
 precision are checked; a dataset without samples is named; a collective
 operation that waits for the other ranks longer than
@@ -34,7 +36,9 @@ from mmseg.registry import RUNNERS
 # Importing mmseg_csl registers its components and `mmseg_csl::` paths.
 from mmseg_csl.datasets import empty_datasets_named
 from mmseg_csl.engine import (
+    add_checkpoint_check,
     add_safe_checkpoint_loading,
+    add_seg_map_checks,
     check_launcher_env,
     close_distributed,
     collective_timeout_reported,
@@ -150,6 +154,7 @@ def main() -> None:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     expand_semi_config(cfg)
+    add_seg_map_checks(cfg)
     # work_dir priority: command line > config > ./work_dirs/<config name>
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -167,6 +172,7 @@ def main() -> None:
         setup_cpu_distributed(cfg, args.launcher)
 
     add_safe_checkpoint_loading(cfg)
+    add_checkpoint_check(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     report_resume_from_scratch(cfg)
     with empty_datasets_named(), collective_timeout_reported(runner):

@@ -1,4 +1,14 @@
+from typing import Any
+
 from mmengine.registry import Registry
+
+
+def type_name(cfg: Any) -> str:
+    """The type a config names, without a scope prefix (``'mmseg.Resize'``
+    gives ``'Resize'``; a class gives its name); '' for anything else."""
+    name = cfg.get('type', '') if isinstance(cfg, dict) else ''
+    name = getattr(name, '__name__', name)
+    return name.split('.')[-1]
 
 
 def registered_class(cfg: dict, registry: Registry, what: str) -> type:

@@ -26,7 +26,8 @@ from mmseg.registry import MODELS
 
 from ..models.segmentors.semi_segmentor import SemiSegmentor
 from ..utils import config_dicts
-from .registry_lookup import registered_class
+from .registry_lookup import registered_class, type_name
+from .seg_map_checks import add_seg_map_checks
 
 # ``semi.method`` -> (its ``semi_train_cfg`` in configs/_base_/semi/methods.py,
 # its unlabeled views in configs/_base_/semi/views.py).
@@ -82,7 +83,11 @@ def expand_semi_config(cfg: Config) -> bool:
       batches of the config's labeled batch size ``b`` and ``2 b``
       unlabeled images (``batch_size`` ``3 b``); the training loop and
       everything else stay;
-    - ``custom_hooks``: ``CSLSelectorHook`` added unless present.
+    - ``custom_hooks``: ``CSLSelectorHook`` added unless present;
+    - ``CheckSegMap`` after every ``LoadAnnotations`` of the train, val and
+      test pipelines (:func:`~mmseg_csl.engine.seg_map_checks.add_seg_map_checks`),
+      so that label values outside the model's classes, and label maps of
+      another size than their image, stop the run naming the file.
 
     Returns:
         bool: whether the config had a ``semi`` key.
@@ -122,6 +127,7 @@ def expand_semi_config(cfg: Config) -> bool:
     if not any(hook.get('type') == 'CSLSelectorHook' for hook in hooks):
         hooks.append(dict(type='CSLSelectorHook', interval=50))
     cfg.custom_hooks = hooks
+    add_seg_map_checks(cfg)
     cfg.pop('semi')
     labeled_batch = cfg.train_dataloader.batch_size // sum(SOURCE_RATIO)
     print_log(
@@ -228,12 +234,12 @@ def unlabeled_pipeline(labeled_pipeline: Sequence[dict],
     pipeline has no crop). What is left out is logged."""
     kept, left_out = [], []
     for transform in labeled_pipeline[:-1]:
-        name = _type_name(transform)
+        name = type_name(transform)
         if name in GEOMETRIC_TRANSFORMS or _loads_image(name):
             kept.append(copy.deepcopy(transform))
         else:
             left_out.append(name)
-    crops = [t for t in kept if _type_name(t) == 'RandomCrop']
+    crops = [t for t in kept if type_name(t) == 'RandomCrop']
     if not crops:
         if crop_size is None:
             raise ValueError(
@@ -242,7 +248,7 @@ def unlabeled_pipeline(labeled_pipeline: Sequence[dict],
                 'semi=dict(..., crop_size=(512, 512))')
         position = 1 + max(
             (index for index, t in enumerate(kept)
-             if _type_name(t) in RESIZE_TRANSFORMS or _loads_image(_type_name(t))),
+             if type_name(t) in RESIZE_TRANSFORMS or _loads_image(type_name(t))),
             default=-1)
         crops = [dict(type='RandomCrop', crop_size=crop_size)]
         kept.insert(position, crops[0])
@@ -263,14 +269,7 @@ def _packed_pipelines(dataset: Any) -> List[list]:
     wrapped = config_dicts(dataset, enter=lambda key, _: key in ('dataset', 'datasets'))
     return [config['pipeline'] for config in wrapped
             if config.get('pipeline')
-            and _type_name(config['pipeline'][-1]) == 'PackSegInputs']
-
-
-def _type_name(transform: Any) -> str:
-    """A transform config's type name, without a scope prefix."""
-    name = transform.get('type', '') if isinstance(transform, dict) else ''
-    name = getattr(name, '__name__', name)
-    return name.split('.')[-1]
+            and type_name(config['pipeline'][-1]) == 'PackSegInputs']
 
 
 def _loads_image(name: str) -> bool:

@@ -74,7 +74,11 @@ def test_a_zoo_config_becomes_csl(tmp_path):
     original = supervised.train_dataloader.dataset
     assert {key: labeled[key] for key in labeled if key != 'pipeline'} == {
         key: original[key] for key in original if key != 'pipeline'}
-    assert labeled.pipeline[:-1] == original.pipeline[:-1]
+    # ... and the label check after its LoadAnnotations, with the head's classes
+    check = dict(type='CheckSegMap', num_classes=19, ignore_index=255)
+    assert types(original.pipeline[:2]) == ['LoadImageFromFile', 'LoadAnnotations']
+    assert labeled.pipeline[:-1] == [*original.pipeline[:2], check,
+                                     *original.pipeline[2:-1]]
     assert labeled.pipeline[-1] == dict(
         type='MultiBranch', branch_field=VIEWS.branch_field,
         sup=[original.pipeline[-1]])
@@ -90,7 +94,13 @@ def test_a_zoo_config_becomes_csl(tmp_path):
                                          cat_max_ratio=1.0)
     assert unlabeled.pipeline[-1] == VIEWS.unlabeled_branches
     assert cfg.train_cfg == supervised.train_cfg  # the iteration-based loop
-    assert cfg.val_dataloader == supervised.val_dataloader
+    for loader in ('val_dataloader', 'test_dataloader'):
+        pipeline = supervised[loader].dataset.pipeline
+        assert types(pipeline) == ['LoadImageFromFile', 'Resize', 'LoadAnnotations',
+                                   'PackSegInputs']
+        assert cfg[loader].dataset.pipeline == [*pipeline[:3], check, pipeline[3]]
+        cfg[loader].dataset.pipeline = pipeline
+        assert cfg[loader] == supervised[loader]
     assert dict(type='CSLSelectorHook', interval=50) in cfg.custom_hooks
     assert not expand_semi_config(cfg)  # expanded once
 
@@ -128,8 +138,9 @@ def test_merge_rules_apply_to_semi(tmp_path):
         METHODS.unimatch, selector=dict(type='ThresholdSelector', threshold=0.9))
     assert unlabeled.pipeline[2] == dict(type='RandomCrop', crop_size=(256, 256),
                                          cat_max_ratio=1.0)
-    # the labeled crop stays the user's
-    assert cfg.train_dataloader.dataset.labeled.pipeline[3].crop_size == (512, 1024)
+    # the labeled crop stays the user's (after the loading, the label check and
+    # the resize)
+    assert cfg.train_dataloader.dataset.labeled.pipeline[4].crop_size == (512, 1024)
 
 
 def test_semi_train_cfg_updates_sub_configs_key_by_key(tmp_path):

@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
 from mmseg_csl.datasets.synthetic_shapes import write_shapes_dataset
+from mmseg_csl.engine import CheckpointMismatchError
 from tests.tool_utils import REPO_ROOT
 
 DEMO = REPO_ROOT / 'configs' / 'demo'
@@ -101,3 +102,19 @@ def test_unknown_selector_is_refused(capsys):
         load_tool().parse_args(['c.py', 'k.pth', '--selectors', 'fixmatch'])
     assert "expected one of ['csl', 'csl-masking'] or a threshold" in (
         capsys.readouterr().err)
+
+
+def test_a_checkpoint_of_another_model_is_refused(trained, tmp_path):
+    checkpoint = torch.load(trained / 'plain.pth', weights_only=True)
+    state = checkpoint['state_dict']
+    state['decode_head.conv_seg.weight'] = state['decode_head.conv_seg.weight'][:3]
+    state['decode_head.conv_seg.bias'] = state['decode_head.conv_seg.bias'][:3]
+    torch.save(checkpoint, tmp_path / 'three_classes.pth')
+    with pytest.raises(CheckpointMismatchError) as error:
+        load_tool().main([
+            str(PLAIN), str(tmp_path / 'three_classes.pth'), '--out',
+            str(tmp_path / 'out'), '--split', 'val', '--no-progress',
+            '--cfg-options', f'val_dataloader.dataset.data_root={trained}/shapes'])
+    assert 'decode_head.conv_seg.bias (checkpoint (3,), model (4,))' in str(
+        error.value)
+    assert not (tmp_path / 'out').exists()

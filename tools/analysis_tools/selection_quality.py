@@ -8,7 +8,9 @@ and data? The selection quality of a trained model, without training.
 
 CONFIG is any mmseg config of the model (a plain segmentor or SemiSegmentor) whose
 dataloaders name a labeled dataset; CHECKPOINT its weights, plain or SemiSegmentor
-(a SemiSegmentor checkpoint loads into a plain config: its ``segmentor.`` weights).
+(a SemiSegmentor checkpoint loads into a plain config: its ``segmentor.`` weights),
+which must fit the model exactly: a checkpoint of another model or num_classes
+stops the tool with the weights that differ.
 The frames of ``--split`` (the dataset of test_dataloader, val_dataloader, or the
 labeled dataset of train_dataloader, always with the test pipeline; ``--ann-file``
 replaces the dataset's list of frames, e.g. an unlabeled split whose ground truth
@@ -36,7 +38,6 @@ import cv2
 import numpy as np
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from mmseg.registry import DATASETS, MODELS, TASK_UTILS
 
@@ -52,7 +53,7 @@ from mmseg_csl.analysis.selection_quality import (  # noqa: E402
     plot_curves,
     selection_quality,
 )
-from mmseg_csl.engine import safe_checkpoint_loading  # noqa: E402
+from mmseg_csl.engine import load_checkpoint_exactly  # noqa: E402
 from mmseg_csl.utils import markdown_table, number  # noqa: E402
 
 
@@ -102,14 +103,11 @@ def dataset_config(cfg: Config, split: str, ann_file: Optional[str]) -> dict:
 
 
 def build_model(cfg: Config, checkpoint: str):
-    """The config's model in eval mode with ``checkpoint``'s weights; a plain
+    """The config's model in eval mode with ``checkpoint``'s weights, which
+    must fit it exactly (``mmseg_csl.engine.load_checkpoint_exactly``); a plain
     config takes a SemiSegmentor checkpoint's ``segmentor.`` weights."""
     model = MODELS.build(cfg.model)
-    semi = cfg.model.type == 'SemiSegmentor'
-    revise = [(r'^module\.', '')] + ([] if semi else [(r'^segmentor\.', '')])
-    with safe_checkpoint_loading():
-        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent',
-                        strict=False, revise_keys=revise)
+    load_checkpoint_exactly(model, checkpoint)
     return model.eval()
 
 

@@ -12,23 +12,25 @@ mmseg or ``mmseg.apis.init_model``.
 import argparse
 import os
 import os.path as osp
-from collections import OrderedDict
 from typing import List, Optional
 
 import torch
 from mmengine.runner import CheckpointLoader
 
 from mmseg_csl.engine import safe_checkpoint_loading
+from mmseg_csl.models.segmentors.semi_checkpoint_keys import (
+    STUDENT_PREFIX,
+    TEACHER_PREFIX,
+    unwrap_segmentor_keys,
+)
 
 
 def convert(checkpoint: dict, use_teacher: bool = False) -> dict:
     """The plain-model checkpoint ``dict(meta=..., state_dict=...)``."""
     state_dict = checkpoint.get('state_dict', checkpoint)
-    prefix = 'teacher.' if use_teacher else 'segmentor.'
-    weights = OrderedDict((key[len(prefix):], value)
-                          for key, value in state_dict.items()
-                          if key.startswith(prefix))
+    weights = unwrap_segmentor_keys(state_dict, use_teacher)
     if not weights:
+        prefix = TEACHER_PREFIX if use_teacher else STUDENT_PREFIX
         hint = (" (was it trained with semi_train_cfg.teacher='ema'?)"
                 if use_teacher else ' (is it a SemiSegmentor checkpoint?)')
         raise ValueError(f"the checkpoint has no '{prefix}*' weights{hint}")

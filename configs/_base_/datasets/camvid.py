@@ -5,9 +5,13 @@
 data_root = '{{$CAMVID_ROOT:data/camvid}}'
 dataset_type = 'CamVidDataset'
 crop_size = (240, 320)
+# Every label map is checked as it is loaded: class ids below num_classes or
+# 255 (ignored), and the size of its image (mmseg_csl's CheckSegMap).
+seg_map_check = dict(type='CheckSegMap', num_classes=11)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     dict(type='RandomResize', scale=(480, 360), ratio_range=(0.5, 2.0),
          keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -18,6 +22,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

@@ -8,6 +8,9 @@
 _base_ = ['../semi/views.py']
 data_root = '{{$CITYSCAPES_ROOT:data/cityscapes}}'
 crop_size = (801, 801)
+# Every label map is checked as it is loaded: class ids below num_classes or
+# 255 (ignored), and the size of its image (mmseg_csl's CheckSegMap).
+seg_map_check = dict(type='CheckSegMap', num_classes=19)
 # The long side (2048 px) is rescaled to 2048 x [0.5, 2.0], as the reference code.
 geometric = [
     dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0),
@@ -18,6 +21,7 @@ geometric = [
 labeled_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     *geometric,
     {{_base_.labeled_branches}},
 ]
@@ -34,6 +38,7 @@ unlabeled_pipeline_masking = [
 supervised_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     *geometric,
     dict(type='PackSegInputs'),
 ]
@@ -43,6 +48,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     dict(type='PackSegInputs'),
 ]
 split_dataset = dict(

@@ -9,6 +9,9 @@
 _base_ = ['../semi/views.py']
 data_root = '{{$COCO_ROOT:data/coco}}'
 crop_size = (513, 513)
+# Every label map is checked as it is loaded: class ids below num_classes or
+# 255 (ignored), and the size of its image (mmseg_csl's CheckSegMap).
+seg_map_check = dict(type='CheckSegMap', num_classes=81)
 # RandomResize with a square scale s rescales the long side to s x [0.5, 2.0]:
 # the reference code's rescaling of COCO images (long side 640 px).
 geometric = [
@@ -20,6 +23,7 @@ geometric = [
 labeled_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     *geometric,
     {{_base_.labeled_branches}},
 ]
@@ -36,6 +40,7 @@ unlabeled_pipeline_masking = [
 supervised_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     *geometric,
     dict(type='PackSegInputs'),
 ]
@@ -43,6 +48,7 @@ supervised_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     dict(type='PackSegInputs'),
 ]
 split_dataset = dict(

@@ -22,12 +22,14 @@ geometric = [
 labeled_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    _base_.seg_map_check,
     *geometric,
     {{_base_.labeled_branches}},
 ]
 unlabeled_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    _base_.seg_map_check,
     *geometric,
     {{_base_.unlabeled_branches}},
 ]
@@ -39,6 +41,7 @@ unlabeled_pipeline_masking = [
 supervised_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    _base_.seg_map_check,
     *geometric,
     dict(type='PackSegInputs'),
 ]

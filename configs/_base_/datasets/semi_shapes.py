@@ -5,6 +5,9 @@
 _base_ = ['../semi/views.py']
 data_root = 'work_dirs/demo/shapes'
 crop_size = (64, 64)
+# Every label map is checked as it is loaded: class ids below num_classes or
+# 255 (ignored), and the size of its image (mmseg_csl's CheckSegMap).
+seg_map_check = dict(type='CheckSegMap', num_classes=4)
 metainfo = dict(
     classes=('background', 'circle', 'square', 'triangle'),
     palette=[[0, 0, 0], [220, 20, 60], [0, 128, 255], [255, 200, 0]])
@@ -17,24 +20,28 @@ geometric = [
 labeled_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     *geometric,
     {{_base_.labeled_branches}},
 ]
 unlabeled_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     *geometric,
     {{_base_.unlabeled_branches}},
 ]
 supervised_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     *geometric,
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    seg_map_check,
     dict(type='PackSegInputs'),
 ]
 split_dataset = dict(

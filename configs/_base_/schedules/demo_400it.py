@@ -17,7 +17,9 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
     # this package's: checkpoints loaded weights-only (resuming with PyTorch >= 2.6),
-    # and training stopped at its first non-finite loss with a report
+    # saved whole and refused when truncated, and training stopped at its first
+    # non-finite loss with a report
     safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'),
+    checkpoint_check=dict(type='CheckpointCheckHook'),
     divergence_check=dict(type='DivergenceCheckHook'))
 randomness = dict(seed=0)

@@ -1,3 +1,4 @@
+from .checkpoint_check_hook import CheckpointCheckHook, add_checkpoint_check
 from .class_count_check_hook import ClassCountCheckHook
 from .csl_selector_hook import CSLSelectorHook
 from .divergence_check_hook import DivergenceCheckHook
@@ -9,7 +10,8 @@ from .safe_checkpoint_loading_hook import (
 )
 
 __all__ = [
-    'ClassCountCheckHook', 'CSLSelectorHook', 'DivergenceCheckHook',
-    'IterationSeedHook', 'MeanTeacherHook', 'SafeCheckpointLoadingHook',
+    'CheckpointCheckHook', 'ClassCountCheckHook', 'CSLSelectorHook',
+    'DivergenceCheckHook', 'IterationSeedHook', 'MeanTeacherHook',
+    'SafeCheckpointLoadingHook', 'add_checkpoint_check',
     'add_safe_checkpoint_loading'
 ]

@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
 from ..checkpoint import needs_safe_loading, safe_checkpoint_loading
+from .hook_configs import configured_hook
 
 HOOK_KEY = 'safe_checkpoint_loading'
 
@@ -54,12 +55,7 @@ class SafeCheckpointLoadingHook(Hook):
 def add_safe_checkpoint_loading(cfg: Config) -> None:
     """Add ``SafeCheckpointLoadingHook`` to ``cfg.default_hooks`` unless a
     hook of that type is already in its default or custom hooks."""
-    hooks = [*(cfg.get('default_hooks') or {}).values(),
-             *(cfg.get('custom_hooks') or [])]
-    for hook in hooks:
-        hook_type = (hook or {}).get('type')
-        name = getattr(hook_type, '__name__', hook_type)
-        if isinstance(name, str) and name.split('.')[-1] == 'SafeCheckpointLoadingHook':
-            return
+    if configured_hook(cfg, 'SafeCheckpointLoadingHook') is not None:
+        return
     cfg.merge_from_dict(
         {f'default_hooks.{HOOK_KEY}': dict(type='SafeCheckpointLoadingHook')})

@@ -36,6 +36,7 @@ from ..utils import (
 )
 from ..utils.precision import at_least_float32
 from .decode_adapters import build_decode_adapter
+from .semi_checkpoint_keys import wrap_segmentor_keys
 from .zoo_dependencies import check_zoo_dependencies
 
 SUP_BRANCH = 'sup'
@@ -350,15 +351,7 @@ class SemiSegmentor(BaseSegmentor):
                               **kwargs) -> None:
         """Map a plain segmentor's keys onto ``segmentor.`` (and
         ``teacher.``) before loading, so supervised checkpoints load."""
-        own_keys = [key for key in state_dict if key.startswith(prefix)]
-        wrapped = (f'{prefix}segmentor.', f'{prefix}teacher.')
-        if own_keys and not any(key.startswith(wrapped) for key in own_keys):
-            for key in own_keys:
-                value = state_dict.pop(key)
-                name = key[len(prefix):]
-                state_dict[f'{prefix}segmentor.{name}'] = value
-                if self.teacher is not None:
-                    state_dict[f'{prefix}teacher.{name}'] = value
+        wrap_segmentor_keys(state_dict, prefix, self.teacher is not None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------
