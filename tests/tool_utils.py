@@ -212,9 +212,10 @@ def with_recorded_samples(config: Union[str, Path], path: Union[str, Path]) -> s
 
 
 def load_tool(name: str):
-    """The module of ``tools/<name>.py``, imported from its file (``tools``
-    is no package)."""
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f'{name}.py')
+    """The module of ``tools/<name>.py`` (``name`` may hold a subfolder),
+    imported from its file (``tools`` is no package)."""
+    spec = importlib.util.spec_from_file_location(Path(name).name,
+                                                  TOOLS / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

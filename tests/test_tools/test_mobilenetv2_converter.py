@@ -1,4 +1,3 @@
-import importlib.util
 import io
 import random
 import zipfile
@@ -10,22 +9,14 @@ import torch
 import torch.nn as nn
 from mmseg.models.backbones import MobileNetV2
 
-from tests.tool_utils import TOOLS
+from tests.tool_utils import load_tool
 
 LAYOUTS = ('torchvision', 'flat')
 # Strides of the first block of each stage: torchvision's, and mmseg's default.
 STAGE_STRIDES = (1, 2, 2, 2, 1, 2, 1)
 
 
-def load_tool():
-    path = TOOLS / 'model_converters' / 'mobilenetv2_tv2mmseg.py'
-    spec = importlib.util.spec_from_file_location('mobilenetv2_tv2mmseg', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool()
+tool = load_tool('model_converters/mobilenetv2_tv2mmseg')
 
 
 def conv_bn_act(in_channels: int, out_channels: int, kernel: int, stride: int = 1,

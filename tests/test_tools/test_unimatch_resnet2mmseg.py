@@ -1,5 +1,4 @@
 import copy
-import importlib.util
 from collections import OrderedDict
 from typing import List, Optional, Sequence
 
@@ -12,21 +11,13 @@ from mmseg.registry import MODELS
 
 import mmseg_csl  # noqa: F401
 from mmseg_csl.engine.cpu_distributed import replace_sync_bn
-from tests.tool_utils import REPO_ROOT, TOOLS
+from tests.tool_utils import REPO_ROOT, load_tool
 
 PAPER_MODEL = REPO_ROOT / 'configs' / '_base_' / 'models' / 'deeplabv3plus_r101-d8.py'
 NARROW = 4  # planes of the first stage; the reference's are 64
 
 
-def load_tool():
-    path = TOOLS / 'model_converters' / 'unimatch_resnet2mmseg.py'
-    spec = importlib.util.spec_from_file_location('unimatch_resnet2mmseg', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool()
+tool = load_tool('model_converters/unimatch_resnet2mmseg')
 
 
 class Bottleneck(nn.Module):
