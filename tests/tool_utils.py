@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import IO, Dict, List, Optional, Union
 
+import torch.nn as nn
 from mmengine.config import Config
 
 from tests.data_utils import make_tiny_seg_dataset
@@ -219,6 +220,18 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def randomize_batch_norms(network) -> None:
+    """Non-trivial affine weights and running statistics in every BatchNorm2d
+    of ``network``, so that a converted copy shows whether each reached its
+    place."""
+    for module in network.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.normal_(module.bias, std=0.1)
+            module.running_mean.normal_(std=0.1)
+            module.running_var.uniform_(0.5, 1.5)
 
 
 def free_port() -> int:

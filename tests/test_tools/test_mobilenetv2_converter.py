@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from mmseg.models.backbones import MobileNetV2
 
-from tests.tool_utils import load_tool
+from tests.tool_utils import load_tool, randomize_batch_norms
 
 LAYOUTS = ('torchvision', 'flat')
 # Strides of the first block of each stage: torchvision's, and mmseg's default.
@@ -73,12 +73,7 @@ class TorchvisionLikeMobileNetV2(nn.Module):
                 channels = out_channels
         features.append(nn.Sequential(*conv_bn_act(channels, 1280, 1)))
         self.features = nn.Sequential(*features)
-        for module in self.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                nn.init.uniform_(module.weight, 0.5, 1.5)
-                nn.init.normal_(module.bias, std=0.1)
-                module.running_mean.normal_(std=0.1)
-                module.running_var.uniform_(0.5, 1.5)
+        randomize_batch_norms(self)
 
 
 @pytest.fixture(scope='module', params=LAYOUTS)

@@ -11,7 +11,7 @@ from mmseg.registry import MODELS
 
 import mmseg_csl  # noqa: F401
 from mmseg_csl.engine.cpu_distributed import replace_sync_bn
-from tests.tool_utils import REPO_ROOT, load_tool
+from tests.tool_utils import REPO_ROOT, load_tool, randomize_batch_norms
 
 PAPER_MODEL = REPO_ROOT / 'configs' / '_base_' / 'models' / 'deeplabv3plus_r101-d8.py'
 NARROW = 4  # planes of the first stage; the reference's are 64
@@ -80,12 +80,9 @@ class ReferenceLayoutResNet(nn.Module):
             setattr(self, f'layer{stage + 1}', nn.Sequential(*layer))
             channels = 4 * planes
         self.fc = nn.Linear(channels, 10)
+        randomize_batch_norms(self)
         for module in self.modules():
             if isinstance(module, nn.BatchNorm2d):
-                nn.init.uniform_(module.weight, 0.5, 1.5)
-                nn.init.normal_(module.bias, std=0.1)
-                module.running_mean.normal_(std=0.1)
-                module.running_var.uniform_(0.5, 1.5)
                 module.num_batches_tracked.fill_(int(torch.randint(1, 1000, ())))
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
