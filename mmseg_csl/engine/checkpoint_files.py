@@ -28,6 +28,8 @@ from typing import Callable, Optional, Tuple
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 
+from ..utils import is_local_path
+
 # The first bytes of a zip archive, the format of ``torch.save`` since
 # PyTorch 1.6; other files are left to ``torch.load`` to judge.
 ZIP_SIGNATURE = b'PK\x03\x04'
@@ -36,11 +38,6 @@ PARTIAL_SUFFIX = '.part'
 
 class IncompleteCheckpointError(RuntimeError):
     """A checkpoint file is empty or truncated."""
-
-
-def is_local_path(filename: str) -> bool:
-    """Whether ``filename`` names a file of this machine (no ``scheme://``)."""
-    return '://' not in str(filename)
 
 
 def checkpoint_defect(filename: str) -> Optional[str]:

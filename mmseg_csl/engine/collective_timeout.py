@@ -19,7 +19,7 @@ and this message, only with ``TORCH_NCCL_BLOCKING_WAIT=1``.
 """
 import contextlib
 import re
-from typing import Iterator
+from typing import Any, Iterator
 
 from mmengine.config import Config
 from mmengine.dist import get_dist_info
@@ -42,11 +42,16 @@ class CollectiveTimeoutError(RuntimeError):
     for the other ranks."""
 
 
+def configured_timeout(cfg: Config) -> Any:
+    """``cfg.env_cfg.dist_cfg.timeout``, or None where the config has none."""
+    return cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+
+
 def set_default_collective_timeout(cfg: Config) -> None:
     """Set ``cfg.env_cfg.dist_cfg.timeout`` to :data:`DEFAULT_COLLECTIVE_TIMEOUT`
     unless the config sets it; a value that is not a positive number of
     seconds is refused, naming the key."""
-    timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+    timeout = configured_timeout(cfg)
     if timeout is None:
         cfg.merge_from_dict(
             {'env_cfg.dist_cfg.timeout': DEFAULT_COLLECTIVE_TIMEOUT})
@@ -67,7 +72,7 @@ def is_collective_timeout(error: BaseException) -> bool:
 def collective_timeout_message(runner) -> str:
     """What a rank of ``runner``'s run reports when a collective timed out."""
     rank, world_size = get_dist_info()
-    timeout = runner.cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+    timeout = configured_timeout(runner.cfg)
     limit = (f'{timeout} s (env_cfg.dist_cfg.timeout)' if timeout is not None
              else "PyTorch's default timeout (env_cfg.dist_cfg.timeout unset)")
     others = [other for other in range(world_size) if other != rank]

@@ -40,16 +40,14 @@ class PixelPadSegDataPreProcessor(SegDataPreProcessor):
 
     def __init__(self, pixel_pad_val: Union[float, Sequence[float]] = 0.0,
                  **kwargs) -> None:
-        for name in ('pad_val', 'batch_augments'):
-            if kwargs.get(name) is not None:
-                raise ValueError(
-                    f'PixelPadSegDataPreProcessor takes no `{name}`: the '
-                    'padding colour is `pixel_pad_val`, in pixel values'
-                    if name == 'pad_val' else
-                    'PixelPadSegDataPreProcessor takes no `batch_augments`: '
-                    'they would see the padding before it is filled; use '
-                    "mmseg's SegDataPreProcessor for them")
-        kwargs.pop('pad_val', None)
+        if kwargs.pop('pad_val', None) is not None:
+            raise ValueError('PixelPadSegDataPreProcessor takes no `pad_val`: the '
+                             'padding colour is `pixel_pad_val`, in pixel values')
+        if kwargs.get('batch_augments') is not None:
+            raise ValueError(
+                'PixelPadSegDataPreProcessor takes no `batch_augments`: they would '
+                "see the padding before it is filled; use mmseg's "
+                'SegDataPreProcessor for them')
         super().__init__(**kwargs)
         self.register_buffer(
             'pad_colour', self._normalised_colour(pixel_pad_val), persistent=False)

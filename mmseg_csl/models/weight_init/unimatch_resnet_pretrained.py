@@ -9,6 +9,8 @@ from mmengine.model.weight_init import PretrainedInit, update_init_info
 from mmengine.runner.checkpoint import load_checkpoint
 from mmseg.registry import WEIGHT_INITIALIZERS
 
+from ...utils import is_local_path
+
 # Where UniMatch's README links its ImageNet ResNet-101 (a Google Drive file).
 DOWNLOAD_ID = '1Rx0legsMolCWENpfvE2jUScT3ogalMO8'
 DOWNLOAD_PAGE = f'https://drive.google.com/file/d/{DOWNLOAD_ID}/view?usp=sharing'
@@ -65,7 +67,7 @@ class UniMatchResNetPretrainedInit(PretrainedInit):
         super().__init__(checkpoint, prefix=None, map_location=map_location)
 
     def __call__(self, module: nn.Module) -> None:
-        if '://' not in self.checkpoint and not osp.isfile(
+        if is_local_path(self.checkpoint) and not osp.isfile(
                 osp.expanduser(self.checkpoint)):
             raise FileNotFoundError(missing_weights_message(self.checkpoint))
         print_log(f'load model from: {self.checkpoint}', logger='current')
