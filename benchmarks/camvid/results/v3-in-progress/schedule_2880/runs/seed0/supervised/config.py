@@ -117,7 +117,7 @@ test_dataloader = dict(
     batch_size=1,
     dataset=dict(
         data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test'),
-        data_root='/work/shared/data/camvid',
+        data_root='data/camvid',
         pipeline=[
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations'),
@@ -138,8 +138,8 @@ train_dataloader = dict(
         ann_file=
         '/work/main/work_dirs/camvid_v3/schedule_2880/splits/seed0/1_8/labeled.txt',
         data_prefix=dict(
-            img_path='/work/shared/data/camvid/img_dir/train',
-            seg_map_path='/work/shared/data/camvid/ann_dir/train'),
+            img_path='data/camvid/img_dir/train',
+            seg_map_path='data/camvid/ann_dir/train'),
         pipeline=[
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations'),
@@ -170,7 +170,7 @@ val_dataloader = dict(
     batch_size=1,
     dataset=dict(
         data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
-        data_root='/work/shared/data/camvid',
+        data_root='data/camvid',
         indices=[
             0,
             4,
